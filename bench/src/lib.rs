@@ -1,0 +1,1 @@
+//! Benchmarks live here; see `bench/README.md`. The load harness comes with its own issue.

@@ -1,0 +1,276 @@
+//! `apis:` → the route table (facade method + path → operation → backend) and the merged spec.
+
+use super::compile::Ctx;
+use super::diagnostic::Diagnostic;
+use super::raw::{RawApi, RawFieldMap, RawOperation};
+use crate::snapshot::{Backend, FacadeRoute, HeaderEdits, QueryEdits};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::Method;
+use propylon_openapi::{
+    merge_specs, FacadeSpec, MergeInput, PathTemplate, RouteTable, RouteTableBuilder, SpecError,
+    SpecOperation,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub(super) struct CompiledApis {
+    pub routes: RouteTable<Arc<FacadeRoute>>,
+    pub merged_spec: Bytes,
+    pub spec_files: Vec<PathBuf>,
+    pub operations: usize,
+}
+
+pub(super) fn compile(
+    ctx: &mut Ctx<'_>,
+    apis: &[RawApi],
+    backends: &BTreeMap<String, Arc<Backend>>,
+) -> CompiledApis {
+    let mut routes = RouteTableBuilder::new();
+    let mut specs = Vec::new();
+    let mut spec_files = Vec::new();
+    let mut operations = 0;
+    for (i, api) in apis.iter().enumerate() {
+        let key = format!("apis.{i}");
+        if api.name.trim().is_empty() {
+            ctx.error(
+                &format!("{key}.name"),
+                "an API needs a name",
+                "set `name:` to a short identifier such as `customers`",
+            );
+        }
+        if apis[..i].iter().any(|a| a.name == api.name) {
+            ctx.error(
+                &format!("{key}.name"),
+                format!("API name `{}` is used twice", api.name),
+                "give each API a unique name",
+            );
+        }
+        let spec_path = ctx.resolve(&api.spec);
+        spec_files.push(spec_path.clone());
+        let Some(spec) = load_spec(ctx, &format!("{key}.spec"), &spec_path) else {
+            continue;
+        };
+        for (op_id, op) in &api.operations {
+            let op_key = format!("{key}.operations.{op_id}");
+            let Some(spec_op) = spec.operation(op_id) else {
+                let known: Vec<&str> = spec
+                    .operations
+                    .iter()
+                    .map(|o| o.operation_id.as_str())
+                    .collect();
+                ctx.error(
+                    &op_key,
+                    format!(
+                        "operation `{op_id}` is not in the spec {}",
+                        spec_path.display()
+                    ),
+                    format!("use an operationId of that spec: {}", known.join(", ")),
+                );
+                continue;
+            };
+            let Some(route) = compile_operation(ctx, &op_key, api, spec_op, op, backends) else {
+                continue;
+            };
+            if let Err(e) = routes.insert(spec_op.method.clone(), &spec_op.path, Arc::new(route)) {
+                ctx.error(
+                    &op_key,
+                    format!("cannot route `{op_id}`: {e}"),
+                    "make the spec's path templates distinct",
+                );
+            }
+            operations += 1;
+        }
+        for spec_op in &spec.operations {
+            if !api.operations.contains_key(&spec_op.operation_id) {
+                ctx.warn(
+                    &format!("{key}.operations"),
+                    format!(
+                        "operation `{}` ({} {}) of API `{}` has no backend: it answers 404",
+                        spec_op.operation_id, spec_op.method, spec_op.path, api.name
+                    ),
+                    format!(
+                        "add `{}: {{ backend: ... }}` under `operations`",
+                        spec_op.operation_id
+                    ),
+                );
+            }
+        }
+        specs.push((i, api.name.clone(), spec.document));
+    }
+    let inputs: Vec<MergeInput<'_>> = specs
+        .iter()
+        .map(|(_, name, document)| MergeInput {
+            api_name: name,
+            document,
+        })
+        .collect();
+    let merged_spec = match merge_specs(&inputs, "Propylon facade", env!("CARGO_PKG_VERSION")) {
+        Ok(doc) => Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
+        Err(errors) => {
+            for e in errors {
+                ctx.error("apis", format!("the specs cannot be merged: {e}"), "each path and each differing component must belong to one API; rename one of them");
+            }
+            Bytes::new()
+        }
+    };
+    CompiledApis {
+        routes: routes.build(),
+        merged_spec,
+        spec_files,
+        operations,
+    }
+}
+
+fn load_spec(ctx: &mut Ctx<'_>, key: &str, path: &std::path::Path) -> Option<FacadeSpec> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            ctx.error(key, format!("cannot read the spec file {}: {e}", path.display()), format!("check the path; a relative path is resolved from the config file's folder ({})", ctx.dir.display()));
+            return None;
+        }
+    };
+    match FacadeSpec::parse(&text) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            let line = match &e {
+                SpecError::Syntax { line, .. } => *line,
+                _ => None,
+            };
+            ctx.errors.push(Diagnostic::error(
+                path,
+                line,
+                format!("the spec is not usable: {e}"),
+                "fix the OpenAPI 3.x document (every operation needs an operationId)",
+            ));
+            None
+        }
+    }
+}
+
+fn compile_operation(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    api: &RawApi,
+    spec_op: &SpecOperation,
+    op: &RawOperation,
+    backends: &BTreeMap<String, Arc<Backend>>,
+) -> Option<FacadeRoute> {
+    let backend = backends.get(&op.backend).cloned();
+    if backend.is_none() {
+        let known: Vec<&str> = backends.keys().map(String::as_str).collect();
+        ctx.error(
+            &format!("{key}.backend"),
+            format!("unknown backend `{}`", op.backend),
+            format!(
+                "define `{}` under `backends:` or use one of: {}",
+                op.backend,
+                known.join(", ")
+            ),
+        );
+    }
+    let request = op.request.as_ref();
+    let method = request.and_then(|r| r.method.as_deref()).and_then(|m| {
+        match Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
+            Ok(method) => Some(method),
+            Err(_) => {
+                ctx.error(
+                    &format!("{key}.request.method"),
+                    format!("`{m}` is not an HTTP method"),
+                    "use GET, POST, PUT, PATCH, DELETE, ...",
+                );
+                None
+            }
+        }
+    });
+    let path = request.and_then(|r| r.path.as_deref()).and_then(|p| {
+        let template = PathTemplate::parse(p)
+            .map_err(|e| ctx.error(&format!("{key}.request.path"), format!("bad path `{p}`: {e}"), "write an absolute path; `{name}` takes a path parameter of the facade operation"))
+            .ok()?;
+        let unknown: Vec<String> = template
+            .param_names()
+            .filter(|n| !spec_op.path_params.iter().any(|p| p == n))
+            .map(|n| format!("{{{n}}}"))
+            .collect();
+        if !unknown.is_empty() {
+            ctx.error(&format!("{key}.request.path"), format!("`{p}` uses {} which the facade path `{}` does not have", unknown.join(", "), spec_op.path), format!("use only the facade's path parameters: {}", spec_op.path_params.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")));
+            return None;
+        }
+        Some(template)
+    });
+    let headers = header_edits(
+        ctx,
+        &format!("{key}.request.headers"),
+        request.and_then(|r| r.headers.as_ref()),
+    );
+    let query = query_edits(
+        ctx,
+        &format!("{key}.request.query"),
+        request.and_then(|r| r.query.as_ref()),
+    );
+    Some(FacadeRoute {
+        api: api.name.clone(),
+        operation_id: spec_op.operation_id.clone(),
+        backend: backend?,
+        method,
+        path,
+        headers,
+        query,
+    })
+}
+
+fn header_edits(ctx: &mut Ctx<'_>, key: &str, raw: Option<&RawFieldMap>) -> HeaderEdits {
+    let mut edits = HeaderEdits::default();
+    let Some(raw) = raw else { return edits };
+    for (name, value) in &raw.set {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => edits.set.push((n, v)),
+            _ => ctx.error(
+                &format!("{key}.set.{name}"),
+                format!("`{name}: {value}` is not a valid header"),
+                "header names are tokens (letters, digits, `-`); values are visible ASCII",
+            ),
+        }
+    }
+    for name in &raw.remove {
+        match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(n) => edits.remove.push(n),
+            Err(_) => ctx.error(
+                &format!("{key}.remove"),
+                format!("`{name}` is not a header name"),
+                "header names are tokens (letters, digits, `-`)",
+            ),
+        }
+    }
+    edits
+}
+
+fn query_edits(ctx: &mut Ctx<'_>, key: &str, raw: Option<&RawFieldMap>) -> QueryEdits {
+    let Some(raw) = raw else {
+        return QueryEdits::default();
+    };
+    if raw
+        .set
+        .keys()
+        .chain(raw.remove.iter())
+        .any(|k| k.is_empty())
+    {
+        ctx.error(
+            key,
+            "a query parameter name is empty",
+            "name every parameter",
+        );
+    }
+    QueryEdits {
+        set: raw
+            .set
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        remove: raw.remove.clone(),
+    }
+}

@@ -1,0 +1,209 @@
+//! Sections whose behaviour comes in later releases (auth, quotas, jobs, mapping): checked
+//! now so that `propylon check` catches typos, and announced with a warning so that nobody
+//! believes they are enforced. Never a silent ignore.
+
+use super::compile::Ctx;
+use super::raw::{RawConfig, StoreKind};
+
+const NOT_YET: &str = "this release validates the section but does not enforce it yet";
+
+pub(super) fn check(ctx: &mut Ctx<'_>, raw: &RawConfig) {
+    if let Some(store) = &raw.store {
+        if store.kind == StoreKind::Redis && store.url.is_none() {
+            ctx.error(
+                "store.kind",
+                "`kind: redis` needs a `url`",
+                "add `url: redis://127.0.0.1:6379`",
+            );
+        }
+        ctx.warn(
+            "store",
+            "`store` is not used yet: durable jobs arrive in a later release",
+            NOT_YET,
+        );
+    }
+    if let Some(auth) = &raw.auth {
+        if let Some(jwt) = &auth.jwt {
+            for alg in &jwt.algorithms {
+                const ALLOWED: [&str; 9] = [
+                    "RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384", "PS512", "HS256",
+                ];
+                if !ALLOWED.contains(&alg.as_str()) {
+                    ctx.error(
+                        "auth.jwt.algorithms",
+                        format!("JWT algorithm `{alg}` is not allowed"),
+                        format!("use some of: {}", ALLOWED.join(", ")),
+                    );
+                }
+            }
+            if jwt.jwks_file.is_some() && jwt.jwks_url.is_some() {
+                ctx.error(
+                    "auth.jwt.jwks_url",
+                    "set either `jwks_file` or `jwks_url`, not both",
+                    "keep the one your identity provider publishes",
+                );
+            }
+        }
+        for (i, key) in auth.api_keys.iter().enumerate() {
+            let digest = &key.key_sha256;
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                ctx.error(
+                    &format!("auth.api_keys.{i}.key_sha256"),
+                    "`key_sha256` must be 64 hex digits (a SHA-256 digest, never the key)",
+                    "compute it with `printf %s \"$KEY\" | sha256sum`",
+                );
+            }
+        }
+        ctx.warn(
+            "auth",
+            "`auth` is not enforced yet: every operation is public in this release",
+            NOT_YET,
+        );
+    }
+    if let Some(quotas) = &raw.quotas {
+        let limits = quotas
+            .default
+            .iter()
+            .map(|l| ("default".to_string(), l))
+            .chain(
+                quotas
+                    .consumers
+                    .iter()
+                    .map(|(c, l)| (format!("consumers.{c}"), l)),
+            );
+        for (key, limit) in limits {
+            ctx.rate(&format!("quotas.{key}.rate"), limit.rate.as_deref());
+            ctx.rate(&format!("quotas.{key}.quota"), limit.quota.as_deref());
+        }
+        ctx.warn("quotas", "`quotas` are not enforced yet", NOT_YET);
+    }
+    for (name, backend) in &raw.backends {
+        let key = format!("backends.{name}");
+        if let Some(health) = &backend.health {
+            if !health.path.starts_with('/') {
+                ctx.error(
+                    &format!("{key}.health.path"),
+                    format!("health path `{}` must start with `/`", health.path),
+                    "write e.g. `/ping`",
+                );
+            }
+            ctx.duration(
+                &format!("{key}.health.interval"),
+                health.interval.as_deref(),
+            );
+            ctx.warn(
+                &format!("{key}.health"),
+                format!("active health checks of `{name}` are not run yet"),
+                NOT_YET,
+            );
+        }
+        for (i, window) in backend.maintenance.iter().enumerate() {
+            if let Err(e) = maintenance_window(window) {
+                ctx.error(
+                    &format!("{key}.maintenance.{i}"),
+                    format!("bad maintenance window `{window}`: {e}"),
+                    "write `Sun 02:00-04:00 UTC` (day optional, times in 24h UTC)",
+                );
+            }
+        }
+        if !backend.maintenance.is_empty() {
+            ctx.warn(
+                &format!("{key}.maintenance"),
+                format!("maintenance windows of `{name}` are not honoured yet"),
+                NOT_YET,
+            );
+        }
+        if let Some(replay) = &backend.replay {
+            ctx.rate(&format!("{key}.replay.rate"), replay.rate.as_deref());
+            ctx.warn(
+                &format!("{key}.replay"),
+                "`replay` settings take effect with durable jobs in a later release",
+                NOT_YET,
+            );
+        }
+    }
+    for (i, api) in raw.apis.iter().enumerate() {
+        for (op_id, op) in &api.operations {
+            let key = format!("apis.{i}.operations.{op_id}");
+            let request = op.request.as_ref();
+            if request.is_some_and(|r| r.body.is_some()) {
+                ctx.warn(&format!("{key}.request.body"), format!("body mapping of `{op_id}` is not applied yet: the body passes through unchanged"), NOT_YET);
+            }
+            if op.response.is_some() {
+                ctx.warn(&format!("{key}.response"), format!("response mapping of `{op_id}` is not applied yet: the backend's answer passes through"), NOT_YET);
+            }
+            if op.async_mode.is_some() {
+                ctx.warn(&format!("{key}.async"), format!("`async` of `{op_id}` is not honoured yet: an unreachable backend gives 502/504"), NOT_YET);
+            }
+            if let Some(retry) = &op.retry {
+                ctx.duration(&format!("{key}.retry.backoff"), retry.backoff.as_deref());
+                ctx.duration(
+                    &format!("{key}.retry.max_backoff"),
+                    retry.max_backoff.as_deref(),
+                );
+                if retry.max_attempts == Some(0) {
+                    ctx.error(
+                        &format!("{key}.retry.max_attempts"),
+                        "`max_attempts` must be at least 1",
+                        "set a positive number",
+                    );
+                }
+            }
+            if op.max_body.is_some() {
+                ctx.size(&format!("{key}.max_body"), op.max_body.as_deref());
+            }
+        }
+    }
+    if let Some(webhook) = raw.alerts.as_ref().and_then(|a| a.webhook.as_deref()) {
+        if url::Url::parse(webhook).is_err() {
+            ctx.error(
+                "alerts.webhook",
+                format!("`{webhook}` is not a valid URL"),
+                "write an absolute http(s) URL",
+            );
+        }
+        ctx.warn(
+            "alerts",
+            "`alerts` are not sent yet: dead letters arrive with durable jobs",
+            NOT_YET,
+        );
+    }
+}
+
+/// `[Day] HH:MM-HH:MM [UTC]`.
+fn maintenance_window(text: &str) -> Result<(), String> {
+    const DAYS: [&str; 8] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Daily"];
+    let mut parts: Vec<&str> = text.split_whitespace().collect();
+    if parts.last() == Some(&"UTC") {
+        parts.pop();
+    }
+    let range = match parts.as_slice() {
+        [day, range] if DAYS.contains(day) => *range,
+        [range] => *range,
+        _ => return Err("expected an optional day (Mon..Sun) and a time range".into()),
+    };
+    let (from, to) = range.split_once('-').ok_or("the time range needs a `-`")?;
+    for t in [from, to] {
+        let (h, m) = t
+            .split_once(':')
+            .ok_or_else(|| format!("`{t}` is not HH:MM"))?;
+        let ok = matches!((h.parse::<u8>(), m.parse::<u8>()), (Ok(h), Ok(m)) if h < 24 && m < 60);
+        if !ok || h.len() != 2 || m.len() != 2 {
+            return Err(format!("`{t}` is not HH:MM"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::maintenance_window;
+
+    #[test]
+    fn maintenance_windows() {
+        assert!(maintenance_window("Sun 02:00-04:00 UTC").is_ok());
+        assert!(maintenance_window("22:00-23:30").is_ok());
+        assert!(maintenance_window("Sunday 02:00-04:00").is_err());
+        assert!(maintenance_window("Sun 25:00-26:00 UTC").is_err());
+    }
+}

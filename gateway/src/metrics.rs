@@ -1,0 +1,82 @@
+//! Prometheus metrics, in a registry of our own (served on the admin listener's `/metrics`).
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub upstream_errors: IntCounterVec,
+    pub reloads: IntCounterVec,
+    pub config_version: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "propylon_requests_total",
+                "Requests answered, by API, operation and status.",
+            ),
+            &["api", "operation", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "propylon_request_duration_seconds",
+                "Time from request to the end of the answer.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ]),
+            &["api", "operation"],
+        )?;
+        let upstream_errors = IntCounterVec::new(
+            Opts::new(
+                "propylon_upstream_errors_total",
+                "Failed upstream calls, by backend and kind.",
+            ),
+            &["backend", "kind"],
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "propylon_config_reloads_total",
+                "Config reloads, by result.",
+            ),
+            &["result"],
+        )?;
+        let config_version = IntGauge::new(
+            "propylon_config_version",
+            "Version of the config being served.",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(upstream_errors.clone()))?;
+        registry.register(Box::new(reloads.clone()))?;
+        registry.register(Box::new(config_version.clone()))?;
+        // Both results show from the start, so a dashboard can alert on `failure` increasing.
+        reloads.with_label_values(&["success"]);
+        reloads.with_label_values(&["failure"]);
+        Ok(Metrics {
+            registry,
+            requests,
+            duration,
+            upstream_errors,
+            reloads,
+            config_version,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let families = self.registry.gather();
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}

@@ -1,0 +1,55 @@
+//! The one place where the data plane writes an answer of its own: problems (RFC 9457) and
+//! the merged spec. Policies decide *what* to answer; this writes it to the session.
+
+use bytes::Bytes;
+use pingora_error::Result;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+use propylon_policies::problem::{Problem, CONTENT_TYPE};
+
+/// Writes `problem` as `application/problem+json`, with `X-Request-Id`.
+pub async fn problem(session: &mut Session, problem: &Problem, request_id: &str) -> Result<()> {
+    let mut header = ResponseHeader::build(problem.status_code(), Some(4))?;
+    for (name, value) in &problem.headers {
+        header.insert_header(*name, value.as_str())?;
+    }
+    write(
+        session,
+        header,
+        CONTENT_TYPE,
+        Bytes::from(problem.to_body()),
+        request_id,
+    )
+    .await
+}
+
+/// Writes a 200 answer with a body made elsewhere (e.g. `/openapi.json`).
+pub async fn ok(
+    session: &mut Session,
+    content_type: &str,
+    body: Bytes,
+    request_id: &str,
+) -> Result<()> {
+    let header = ResponseHeader::build(http::StatusCode::OK, Some(3))?;
+    write(session, header, content_type, body, request_id).await
+}
+
+async fn write(
+    session: &mut Session,
+    mut header: ResponseHeader,
+    content_type: &str,
+    body: Bytes,
+    request_id: &str,
+) -> Result<()> {
+    header.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    header.insert_header("x-request-id", request_id)?;
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(header), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}

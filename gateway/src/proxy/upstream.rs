@@ -1,0 +1,72 @@
+//! The upstream request of a facade operation: method, path, query and headers.
+
+use crate::snapshot::FacadeRoute;
+use pingora_error::{Error, ErrorType, OrErr, Result};
+use pingora_http::RequestHeader;
+use propylon_openapi::PathParams;
+use propylon_policies::forwarding::forwarded_for;
+use propylon_policies::query::edit_query;
+
+pub struct Forwarding<'a> {
+    pub request_id: &'a str,
+    pub client_ip: Option<String>,
+}
+
+/// Rewrites the request Pingora will send upstream according to the route.
+pub fn rewrite(
+    route: &FacadeRoute,
+    params: &PathParams,
+    request: &mut RequestHeader,
+    fwd: Forwarding<'_>,
+) -> Result<()> {
+    if let Some(method) = &route.method {
+        request.set_method(method.clone());
+    }
+    let backend = &route.backend;
+    let needs_new_uri =
+        route.path.is_some() || !backend.base_path.is_empty() || !route.query.is_empty();
+    if needs_new_uri {
+        let path = match &route.path {
+            Some(template) => template.render(params),
+            None => request.uri.path().to_string(),
+        };
+        let query = edit_query(request.uri.query(), &route.query.set, &route.query.remove);
+        let mut target = String::with_capacity(backend.base_path.len() + path.len() + 32);
+        target.push_str(&backend.base_path);
+        target.push_str(&path);
+        if let Some(q) = query {
+            target.push('?');
+            target.push_str(&q);
+        }
+        let uri = http::Uri::builder()
+            .path_and_query(target)
+            .build()
+            .or_err(ErrorType::InternalError, "building the upstream URI")?;
+        request.set_uri(uri);
+    }
+    for name in &route.headers.remove {
+        request.remove_header(name);
+    }
+    for (name, value) in &route.headers.set {
+        request.insert_header(name.clone(), value.clone())?;
+    }
+    request.insert_header(http::header::HOST, backend.authority.clone())?;
+    request.insert_header("x-request-id", fwd.request_id)?;
+    if let Some(ip) = fwd.client_ip {
+        let xff = forwarded_for(
+            request
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok()),
+            &ip,
+        );
+        request.insert_header("x-forwarded-for", xff)?;
+    }
+    request.insert_header("x-forwarded-proto", "http")?;
+    Ok(())
+}
+
+/// An error for a phase reached without a route, which `request_filter` rules out.
+pub fn no_route() -> Box<Error> {
+    Error::explain(ErrorType::InternalError, "no route in context")
+}

@@ -1,0 +1,78 @@
+//! Wires the Pingora server: the proxy service, the admin listener and the reloader.
+
+use crate::admin::AdminApi;
+use crate::config;
+use crate::metrics::Metrics;
+use crate::proxy::FacadeProxy;
+use crate::reload::{ConfigReloader, ReloadTriggers};
+use crate::state::GatewayState;
+use anyhow::{anyhow, Context};
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
+use pingora_core::services::listening::Service;
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn run(config_path: &Path) -> anyhow::Result<()> {
+    let compiled = config::load(config_path, 1).map_err(|errors| {
+        for e in &errors {
+            tracing::error!(location = %e.location(), help = %e.help, "{}", e.message);
+        }
+        anyhow!(
+            "{} error(s) in {}; run `propylon check --config {}` for details",
+            errors.len(),
+            config_path.display(),
+            config_path.display()
+        )
+    })?;
+    for w in &compiled.warnings {
+        tracing::warn!(location = %w.location(), help = %w.help, "{}", w.message);
+    }
+    let settings = compiled.snapshot.server.clone();
+    let metrics = Metrics::new().context("registering metrics")?;
+    let state = Arc::new(GatewayState::new(
+        config_path.to_path_buf(),
+        compiled.snapshot,
+        metrics,
+    ));
+    let reloader = Arc::new(ConfigReloader::new(state.clone()));
+
+    let conf = ServerConf {
+        threads: settings.threads,
+        // Connection failures are answered (502/504) rather than retried elsewhere.
+        max_retries: 1,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy =
+        pingora_proxy::http_proxy_service(&server.configuration, FacadeProxy::new(state.clone()));
+    proxy.add_tcp(&settings.listen);
+    server.add_service(proxy);
+
+    if let Some(admin_listen) = &settings.admin_listen {
+        let mut admin = Service::new(
+            "admin API".to_string(),
+            AdminApi {
+                state: state.clone(),
+                reloader: reloader.clone(),
+            },
+        );
+        admin.add_tcp(admin_listen);
+        server.add_service(admin);
+    }
+    server.add_service(background_service(
+        "config reloader",
+        ReloadTriggers {
+            reloader,
+            state: state.clone(),
+        },
+    ));
+
+    tracing::info!(listen = %settings.listen, admin = settings.admin_listen.as_deref().unwrap_or("off"), threads = settings.threads, version = 1, "propylon serving {}", config_path.display());
+    server.run_forever()
+}

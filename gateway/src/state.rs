@@ -1,0 +1,67 @@
+//! What the data plane, the admin API and the reloader share.
+
+use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub struct GatewayState {
+    snapshot: ArcSwap<Snapshot>,
+    last_reload_error: Mutex<Option<String>>,
+    /// Set once the reloader listens for SIGHUP and file changes; health reports it.
+    reloader_ready: AtomicBool,
+    pub config_path: PathBuf,
+    pub metrics: Metrics,
+}
+
+impl GatewayState {
+    pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics) -> Self {
+        metrics
+            .config_version
+            .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
+        GatewayState {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            last_reload_error: Mutex::new(None),
+            reloader_ready: AtomicBool::new(false),
+            config_path,
+            metrics,
+        }
+    }
+
+    /// The snapshot a request holds from start to end.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Swaps in a fully compiled snapshot; cannot fail and is never partial.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.metrics
+            .config_version
+            .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
+        self.snapshot.store(Arc::new(snapshot));
+        self.set_last_reload_error(None);
+    }
+
+    pub fn last_reload_error(&self) -> Option<String> {
+        self.last_reload_error
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or(None)
+    }
+
+    pub fn set_last_reload_error(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.last_reload_error.lock() {
+            *slot = error;
+        }
+    }
+
+    pub fn reloader_ready(&self) -> bool {
+        self.reloader_ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_reloader_ready(&self) {
+        self.reloader_ready.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure policy logic for Propylon. Nothing here does network or file I/O and nothing takes
+//! Pingora's `Session`: the gateway asks a policy for a decision and carries it out.
+
+pub mod forwarding;
+pub mod problem;
+pub mod query;
+pub mod request_id;
+
+pub use problem::{Problem, ProblemKind};
