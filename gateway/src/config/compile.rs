@@ -229,3 +229,242 @@ fn server_settings(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerSettings>
         threads,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+openapi: "3.0.3"
+info: { title: t, version: "1" }
+paths:
+  /customers/{id}:
+    get: { operationId: getCustomer, responses: { "200": { description: ok } } }
+"#;
+
+    fn compile(config: &str) -> Result<Compiled, Vec<Diagnostic>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
+        let path = dir.path().join("propylon.yaml");
+        compile_text(&path, config, 1, |name| {
+            (name == "TOKEN").then(|| "t0k".to_string())
+        })
+    }
+
+    const GOOD: &str = "server:\n  listen: 127.0.0.1:8080\n  admin_listen: 127.0.0.1:9090\n  admin_token: ${TOKEN}\nbackends:\n  crm: { url: \"http://127.0.0.1:8081/base/\", timeout: 2s }\napis:\n  - name: customers\n    spec: ./spec.yaml\n    operations:\n      getCustomer:\n        backend: crm\n        request: { method: post, path: \"/crm/{id}\" }\n";
+
+    #[test]
+    fn compiles_a_good_config() {
+        let compiled = compile(GOOD).unwrap();
+        let s = &compiled.snapshot;
+        assert_eq!(s.version, 1);
+        assert_eq!(s.summary.operations, 1);
+        assert_eq!(s.server.admin_token.as_deref(), Some("t0k"));
+        let found = match s.routes.lookup(&http::Method::GET, "/customers/7") {
+            propylon_openapi::RouteLookup::Found { value, .. } => value.clone(),
+            _ => panic!("no route"),
+        };
+        assert_eq!(found.method, Some(http::Method::POST));
+        assert_eq!(found.backend.base_path, "/base");
+        assert_eq!(s.redacted_config["server"]["admin_token"], "***redacted***");
+        assert!(compiled.warnings.is_empty(), "{:?}", compiled.warnings);
+    }
+
+    #[test]
+    fn collects_every_fault_with_its_line() {
+        let bad = GOOD
+            .replace("timeout: 2s", "timeout: 2 parsecs")
+            .replace("backend: crm", "backend: billing")
+            .replace("/crm/{id}", "/crm/{nope}");
+        let errors = compile(&bad).err().unwrap();
+        let text: Vec<String> = errors.iter().map(|e| e.one_line()).collect();
+        assert_eq!(errors.len(), 3, "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|e| e.contains("propylon.yaml:6") && e.contains("timeout")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("propylon.yaml:12") && e.contains("unknown backend `billing`")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("propylon.yaml:13") && e.contains("{nope}")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn names_a_missing_operation_and_an_unreadable_spec() {
+        let missing_op = GOOD.replace("getCustomer:", "getInvoice:");
+        let errors = compile(&missing_op).err().unwrap();
+        assert!(errors[0]
+            .message
+            .contains("`getInvoice` is not in the spec"));
+        assert!(errors[0].help.contains("getCustomer"));
+        let missing_spec = GOOD.replace("./spec.yaml", "./gone.yaml");
+        let errors = compile(&missing_spec).err().unwrap();
+        assert!(errors[0].message.contains("gone.yaml"));
+        assert_eq!(errors[0].line, Some(9));
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_fields_have_lines() {
+        let errors = compile(&GOOD.replace("  listen:", "  lissen:"))
+            .err()
+            .unwrap();
+        assert_eq!(errors[0].line, Some(2));
+        assert!(errors[0].message.contains("lissen"));
+        let errors = compile(&GOOD.replace("apis:", "apis: [")).err().unwrap();
+        assert!(errors[0].line.is_some());
+    }
+
+    #[test]
+    fn unset_variables_are_errors() {
+        let errors = compile(&GOOD.replace("${TOKEN}", "${UNSET_VAR}"))
+            .err()
+            .unwrap();
+        assert_eq!(errors[0].line, Some(4));
+        assert!(errors[0].message.contains("UNSET_VAR"));
+    }
+
+    #[test]
+    fn sections_not_enforced_yet_warn() {
+        let with_auth = format!(
+            "{GOOD}auth:\n  api_keys:\n    - {{ consumer: c, key_sha256: {} }}\n",
+            "a".repeat(64)
+        );
+        let compiled = compile(&with_auth).unwrap();
+        assert!(compiled
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("`auth` is not enforced yet")));
+        let bad_key =
+            format!("{GOOD}auth:\n  api_keys:\n    - {{ consumer: c, key_sha256: plain }}\n");
+        assert!(compile(&bad_key).is_err());
+    }
+    /// DESIGN.md's example config, every section of it (the key digest made a real one).
+    const DESIGN_EXAMPLE: &str = r#"server:
+  listen: 127.0.0.1:8080
+  admin_listen: 127.0.0.1:9090
+  admin_token: ${PROPYLON_ADMIN_TOKEN}      # ${VAR} and ${VAR:-default} are substituted from the environment
+  threads: 2                                # worker threads; default: one per core
+  max_body: 1MiB                            # bodies buffered for mapping or jobs; larger: 413
+
+store:
+  kind: embedded                            # the default: a durable file, no server needed
+  path: ./data
+  # kind: redis, url: redis://127.0.0.1:6379  — for several gateway nodes sharing jobs and quotas
+
+auth:
+  jwt:
+    issuer: https://idp.example.com/
+    audiences: [enterprise-api]
+    algorithms: [RS256, ES256]
+    jwks_file: ./keys/jwks.json             # or jwks_url, cached and refreshed on unknown kid
+  api_keys:
+    - consumer: erp-batch
+      key_sha256: 3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c3f0c                   # never the key itself
+
+quotas:
+  default: { rate: 50/s, burst: 100, quota: 100000/day }
+  consumers:
+    erp-batch: { rate: 500/s, burst: 1000 }
+
+backends:
+  crm:
+    url: http://127.0.0.1:8081
+    timeout: 2s
+    health: { path: /ping, interval: 5s }
+    maintenance: ["Sun 02:00-04:00 UTC"]    # known offline windows: go straight to the queue
+    replay: { concurrency: 4, rate: 20/s }  # do not flood a backend that just came back
+  erp:
+    url: http://127.0.0.1:8082
+
+apis:
+  - name: customers
+    spec: ./openapi/customers.yaml          # the facade contract, OpenAPI 3.x
+    operations:
+      getCustomer:                          # an operationId of the spec
+        backend: crm
+        request:
+          method: POST
+          path: /crm/GetCustomerById
+          headers: { set: { x-legacy-app: propylon }, remove: [cookie] }
+          query: { set: { format: json } }
+          body: { CustId: "$.path.id" }     # JSONPath over the request context
+        response:
+          status: { 404: 404 }
+          body:
+            id: "$.body.CustId"
+            name: "$.body.FullName"
+            email: "$.body.Contact.Email"
+      createOrder:
+        backend: erp
+        request:
+          path: /orders/new
+          body:
+            Customer: "$.claims.sub"
+            Lines:                          # an array mapped element by element
+              $each: "$.body.items[*]"
+              $to: { Sku: "$.sku", Qty: { $path: "$.qty", $default: 1 } }   # inside $to, $ is the element
+        async: fallback                     # never | fallback | always
+        retry: { max_attempts: 8, backoff: 1s, max_backoff: 5m }
+
+alerts:
+  webhook: http://127.0.0.1:8090/alerts     # POSTed when a job dead-letters
+"#;
+
+    #[test]
+    fn the_design_example_parses_with_warnings_for_later_sections() {
+        let spec = r#"
+openapi: "3.1.0"
+info: { title: t, version: "1" }
+paths:
+  /customers/{id}:
+    get: { operationId: getCustomer, responses: { "200": { description: ok } } }
+  /orders:
+    post: { operationId: createOrder, responses: { "201": { description: ok } } }
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("openapi")).unwrap();
+        std::fs::write(dir.path().join("openapi/customers.yaml"), spec).unwrap();
+        let path = dir.path().join("propylon.yaml");
+        let compiled = compile_text(&path, DESIGN_EXAMPLE, 1, |n| {
+            (n == "PROPYLON_ADMIN_TOKEN").then(|| "x".into())
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "{:#?}",
+                e.iter().map(Diagnostic::one_line).collect::<Vec<_>>()
+            )
+        });
+        assert_eq!(compiled.snapshot.summary.operations, 2);
+        let warned: Vec<&str> = compiled
+            .warnings
+            .iter()
+            .map(|w| w.message.as_str())
+            .collect();
+        for needle in [
+            "`store`",
+            "`auth`",
+            "`quotas`",
+            "health checks",
+            "maintenance",
+            "`replay`",
+            "body mapping",
+            "response mapping",
+            "`async`",
+            "`retry`",
+            "`alerts`",
+        ] {
+            assert!(
+                warned.iter().any(|w| w.contains(needle)),
+                "no warning about {needle}: {warned:#?}"
+            );
+        }
+    }
+}

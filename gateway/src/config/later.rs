@@ -148,6 +148,13 @@ pub(super) fn check(ctx: &mut Ctx<'_>, raw: &RawConfig) {
                         "set a positive number",
                     );
                 }
+                ctx.warn(
+                    &format!("{key}.retry"),
+                    format!(
+                        "`retry` of `{op_id}` takes effect with durable jobs in a later release"
+                    ),
+                    NOT_YET,
+                );
             }
             if op.max_body.is_some() {
                 ctx.size(&format!("{key}.max_body"), op.max_body.as_deref());
