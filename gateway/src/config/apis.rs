@@ -25,7 +25,7 @@ pub(super) struct CompiledApis {
 pub(super) fn compile(
     ctx: &mut Ctx<'_>,
     apis: &[RawApi],
-    backends: &BTreeMap<String, Arc<Backend>>,
+    backends: &BTreeMap<String, Option<Arc<Backend>>>,
 ) -> CompiledApis {
     let mut routes = RouteTableBuilder::new();
     let mut specs = Vec::new();
@@ -155,10 +155,11 @@ fn compile_operation(
     api: &RawApi,
     spec_op: &SpecOperation,
     op: &RawOperation,
-    backends: &BTreeMap<String, Arc<Backend>>,
+    backends: &BTreeMap<String, Option<Arc<Backend>>>,
 ) -> Option<FacadeRoute> {
-    let backend = backends.get(&op.backend).cloned();
-    if backend.is_none() {
+    // A defined backend that failed to compile was reported where it is defined.
+    let backend = backends.get(&op.backend).cloned().flatten();
+    if !backends.contains_key(&op.backend) {
         let known: Vec<&str> = backends.keys().map(String::as_str).collect();
         ctx.error(
             &format!("{key}.backend"),

@@ -280,6 +280,9 @@ paths:
         let errors = compile(&bad).err().unwrap();
         let text: Vec<String> = errors.iter().map(|e| e.one_line()).collect();
         assert_eq!(errors.len(), 3, "{text:#?}");
+        // A backend with a bad URL is reported once, not again where operations use it.
+        let errors = compile(&GOOD.replace("http://127.0.0.1:8081/base/", "not a url")).err().unwrap();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
         assert!(
             text.iter()
                 .any(|e| e.contains("propylon.yaml:6") && e.contains("timeout")),

@@ -1,0 +1,321 @@
+//! Routing through the gateway: facade operation → backend request, bodies, headers,
+//! gateway-made errors and the merged OpenAPI document.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A gateway for the customers API in front of an echo backend.
+fn echo_gateway() -> (MockBackend, Gateway) {
+    let backend = MockBackend::start(echo_router());
+    let gateway = Gateway::start_with_files(&customers_config(&backend.url()), &customers_files());
+    (backend, gateway)
+}
+
+#[test]
+fn mapped_operation_reaches_backend_with_mapped_method_path_and_query() {
+    let (_backend, gw) = echo_gateway();
+    let resp = gw.get("/customers/42?x=1");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let seen = resp.json();
+    assert_eq!(seen["backend"], "echo");
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["path"], "/crm/customers/42/fetch");
+    assert_eq!(seen["query"], "x=1");
+}
+
+#[test]
+fn query_string_is_passed_upstream_unchanged() {
+    let (_backend, gw) = echo_gateway();
+    let resp = gw.get("/customers/7?x=a%20b&x=2&empty=");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    assert_eq!(resp.json()["query"], "x=a%20b&x=2&empty=");
+}
+
+#[test]
+fn operation_without_request_mapping_keeps_method_and_facade_path() {
+    let (_backend, gw) = echo_gateway();
+    let resp = gw.request("DELETE", "/customers/7", &[], None);
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let seen = resp.json();
+    assert_eq!(seen["method"], "DELETE");
+    assert_eq!(seen["path"], "/customers/7");
+    assert_eq!(seen["query"], "");
+}
+
+#[test]
+fn path_parameter_is_percent_encoded_when_substituted() {
+    let (_backend, gw) = echo_gateway();
+
+    let resp = gw.get("/customers/a%20b");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    assert_eq!(resp.json()["path"], "/crm/customers/a%20b/fetch");
+
+    // An encoded slash stays inside its segment: it must not become a path separator.
+    let resp = gw.get("/customers/a%2Fb");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    assert_eq!(resp.json()["path"], "/crm/customers/a%2Fb/fetch");
+}
+
+#[test]
+fn json_body_passes_through_unchanged() {
+    let (_backend, gw) = echo_gateway();
+    let body = r#"{"name":"Ada Lovelace","tags":["a","b"],"n":1.5}"#;
+    let resp = gw.request(
+        "POST",
+        "/customers",
+        &[("content-type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let seen = resp.json();
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["path"], "/customers");
+    assert_eq!(seen["body"], body);
+    assert_eq!(seen["headers"]["content-type"], "application/json");
+}
+
+#[test]
+fn large_binary_body_streams_through_byte_for_byte() {
+    let (_backend, gw) = echo_gateway();
+    let body = pseudo_random_bytes(300 * 1024 + 17, 0x5eed);
+    let resp = gw.request(
+        "POST",
+        "/uploads",
+        &[("content-type", "application/octet-stream")],
+        Some(&body),
+    );
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    assert_eq!(resp.body.len(), body.len(), "echoed body length");
+    assert!(resp.body == body, "echoed body differs from the sent body");
+}
+
+#[test]
+fn request_id_is_generated_when_client_sends_none() {
+    let (_backend, gw) = echo_gateway();
+    let resp = gw.get("/customers/1");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let upstream_id = resp.json()["headers"]["x-request-id"]
+        .as_str()
+        .map(str::to_string)
+        .expect("backend must receive x-request-id");
+    assert!(
+        is_uuid(&upstream_id),
+        "generated id is not a UUID: {upstream_id:?}"
+    );
+    assert_eq!(
+        resp.header("x-request-id").as_deref(),
+        Some(upstream_id.as_str()),
+        "client must get the same x-request-id the backend saw"
+    );
+
+    let second = gw.get("/customers/1");
+    assert_ne!(
+        second.header("x-request-id"),
+        Some(upstream_id),
+        "each request must get its own id"
+    );
+}
+
+#[test]
+fn client_request_id_is_kept() {
+    let (_backend, gw) = echo_gateway();
+    let id = "client-chosen-id-123";
+    let resp = gw.request("GET", "/customers/1", &[("x-request-id", id)], None);
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    assert_eq!(resp.json()["headers"]["x-request-id"], id);
+    assert_eq!(resp.header("x-request-id").as_deref(), Some(id));
+}
+
+#[test]
+fn forwarding_headers_are_set_and_traceparent_passes_through() {
+    let (_backend, gw) = echo_gateway();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let resp = gw.request("GET", "/customers/1", &[("traceparent", traceparent)], None);
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let headers = &resp.json()["headers"];
+    assert_eq!(
+        headers["x-forwarded-for"], "127.0.0.1",
+        "headers: {headers}"
+    );
+    assert_eq!(headers["x-forwarded-proto"], "http", "headers: {headers}");
+    assert_eq!(headers["traceparent"], traceparent, "headers: {headers}");
+}
+
+#[test]
+fn unknown_path_is_404_problem() {
+    let (_backend, gw) = echo_gateway();
+    let resp = gw.get("/no/such/path");
+    assert_problem(&resp, 404);
+
+    let resp = gw.get("/customers/1/extra");
+    assert_problem(&resp, 404);
+}
+
+#[test]
+fn wrong_method_on_known_path_is_405_with_allow() {
+    let (_backend, gw) = echo_gateway();
+    let resp = gw.request("PATCH", "/customers/1", &[], None);
+    assert_problem(&resp, 405);
+    let allow = resp
+        .header("allow")
+        .expect("a 405 must carry an Allow header");
+    let methods: HashSet<String> = allow
+        .split(',')
+        .map(|m| m.trim().to_ascii_uppercase())
+        .collect();
+    for defined in ["GET", "DELETE"] {
+        assert!(methods.contains(defined), "Allow {allow:?} lacks {defined}");
+    }
+    assert!(
+        !methods.contains("POST") && !methods.contains("PATCH"),
+        "Allow {allow:?} lists a method not defined on /customers/{{id}}"
+    );
+}
+
+#[test]
+fn unreachable_backend_is_502_problem() {
+    let gw = Gateway::start_with_files(&customers_config(&closed_port_url()), &customers_files());
+    let resp = gw.get("/customers/1");
+    assert_problem(&resp, 502);
+}
+
+#[test]
+fn backend_slower_than_its_timeout_is_504_problem() {
+    let backend = MockBackend::start(slow_router(Duration::from_secs(2)));
+    let gw = Gateway::start_with_files(
+        &customers_config_with_timeout(&backend.url(), "300ms"),
+        &customers_files(),
+    );
+    let started = Instant::now();
+    let resp = gw.get("/customers/1");
+    let elapsed = started.elapsed();
+    assert_problem(&resp, 504);
+    assert!(
+        elapsed < Duration::from_millis(1800),
+        "the 504 must come from the 300ms timeout, not after the backend answered; took {elapsed:?}"
+    );
+}
+
+#[test]
+fn backend_error_status_passes_through_unchanged() {
+    let backend = MockBackend::start(status_router(503));
+    let gw = Gateway::start_with_files(&customers_config(&backend.url()), &customers_files());
+    let resp = gw.get("/customers/1");
+    assert_eq!(resp.status, 503, "body: {}", resp.text());
+    let content_type = resp.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/json"),
+        "backend's content-type must pass through, got {content_type:?}"
+    );
+    assert_eq!(resp.header("x-backend").as_deref(), Some("status"));
+    assert_eq!(resp.json(), serde_json::json!({ "backend_status": 503 }));
+}
+
+const TWO_APIS_CONFIG: &str = r#"server:
+  listen: "{{LISTEN}}"
+  admin_listen: "{{ADMIN}}"
+  admin_token: "{{TOKEN}}"
+backends:
+  crm:
+    url: "@CRM@"
+    timeout: 2s
+apis:
+  - name: customers
+    spec: ./customers.yaml
+    operations:
+      getCustomer:
+        backend: crm
+      createCustomer:
+        backend: crm
+      deleteCustomer:
+        backend: crm
+      upload:
+        backend: crm
+  - name: orders
+    spec: ./specs/orders.yaml
+    operations:
+      listOrders:
+        backend: crm
+      getOrder:
+        backend: crm
+        request:
+          path: "/legacy/order/{orderId}"
+"#;
+
+fn two_apis_gateway() -> (MockBackend, Gateway) {
+    let backend = MockBackend::start(echo_router());
+    let gateway = Gateway::start_with_files(
+        &TWO_APIS_CONFIG.replace("@CRM@", &backend.url()),
+        &[
+            ("customers.yaml", CUSTOMERS_SPEC),
+            ("specs/orders.yaml", ORDERS_SPEC),
+        ],
+    );
+    (backend, gateway)
+}
+
+#[test]
+fn openapi_json_is_the_merged_spec_of_all_apis() {
+    let (_backend, gw) = two_apis_gateway();
+    let resp = gw.get("/openapi.json");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let content_type = resp.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type:?}"
+    );
+    let spec = resp.json();
+    let version = spec["openapi"].as_str().unwrap_or_default();
+    assert!(version.starts_with("3."), "openapi version {version:?}");
+
+    let expected = [
+        ("/customers", "post", "customers", "createCustomer"),
+        ("/customers/{id}", "get", "customers", "getCustomer"),
+        ("/customers/{id}", "delete", "customers", "deleteCustomer"),
+        ("/uploads", "post", "customers", "upload"),
+        ("/orders", "get", "orders", "listOrders"),
+        ("/orders/{orderId}", "get", "orders", "getOrder"),
+    ];
+    for (path, method, api, operation_id) in expected {
+        let op = &spec["paths"][path][method];
+        assert!(
+            op.is_object(),
+            "merged spec lacks {method} {path}; paths: {}",
+            spec["paths"]
+        );
+        assert_eq!(op["operationId"], operation_id, "{method} {path}: {op}");
+        assert_eq!(op["x-propylon-api"], api, "{method} {path}: {op}");
+    }
+}
+
+#[test]
+fn second_api_routes_to_its_own_mapping() {
+    let (_backend, gw) = two_apis_gateway();
+    let resp = gw.get("/orders/o-9");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let seen = resp.json();
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["path"], "/legacy/order/o-9");
+
+    let resp = gw.get("/orders");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    assert_eq!(resp.json()["path"], "/orders");
+}
+
+#[test]
+fn admin_routes_are_not_served_on_the_main_listener() {
+    let (_backend, gw) = echo_gateway();
+    let auth = format!("Bearer {TOKEN}");
+    let resp = gw.request(
+        "GET",
+        "/admin/config",
+        &[("authorization", auth.as_str())],
+        None,
+    );
+    assert_problem(&resp, 404);
+    assert!(!resp.text().contains(TOKEN));
+}
