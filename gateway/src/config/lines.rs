@@ -99,16 +99,9 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(text, ..) => {
-                if !self.enter_value(mark, Some(&text)) {
-                    self.leave_value();
-                }
-            }
-            Event::Alias(_) => {
-                if !self.enter_value(mark, None) {
-                    self.leave_value();
-                }
-            }
+            // A scalar that is a key opens a path level, closed when its value ends.
+            Event::Scalar(text, ..) if !self.enter_value(mark, Some(&text)) => self.leave_value(),
+            Event::Alias(_) if !self.enter_value(mark, None) => self.leave_value(),
             Event::MappingStart(..) => {
                 self.enter_value(mark, None);
                 self.stack.push(Frame::Map {
