@@ -274,3 +274,46 @@ fn metrics_count_reload_successes_and_failures() {
         "{m2}"
     );
 }
+
+#[test]
+fn json_logs_have_one_access_line_per_request() {
+    let crm = MockBackend::start(echo_router());
+    let gw = Gateway::start_with_args(
+        &customers_config(&crm.url()),
+        &customers_files(),
+        &["--log-format", "json"],
+    );
+    let resp = send(
+        gw.agent(),
+        "GET",
+        &gw.url("/customers/7"),
+        &[("x-request-id", "json-log-1")],
+        None,
+    );
+    assert_eq!(resp.status, 200);
+    let line = poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        gw.log()
+            .lines()
+            .find(|l| l.contains("json-log-1"))
+            .map(str::to_string)
+    })
+    .expect("an access log line with the request id");
+    let entry: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(entry["request_id"], "json-log-1");
+    assert_eq!(entry["operation"], "getCustomer");
+    assert_eq!(entry["api"], "customers");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["upstream"], "crm");
+    assert!(
+        entry["duration_ms"].as_f64().is_some_and(|d| d >= 0.0),
+        "{line}"
+    );
+    assert_eq!(
+        gw.log()
+            .lines()
+            .filter(|l| l.contains("json-log-1"))
+            .count(),
+        1
+    );
+}

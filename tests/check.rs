@@ -269,3 +269,34 @@ fn every_shipped_example_config_passes_check() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn openapi_command_prints_the_merged_spec() {
+    let dir = write_config_dir(&customers_config("http://127.0.0.1:9"), &customers_files());
+    let config = dir.path().join("propylon.yaml");
+    let (code, stdout, stderr) = run_propylon(
+        &["openapi", "--config", &config.to_string_lossy()],
+        &[],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is the JSON spec");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(
+        doc["paths"]["/customers/{id}"]["get"].is_object(),
+        "{stdout}"
+    );
+    assert_eq!(
+        doc["paths"]["/customers/{id}"]["get"]["x-propylon-api"],
+        "customers"
+    );
+}
+
+#[test]
+fn help_names_every_command() {
+    let (code, stdout, _) = run_propylon(&["--help"], &[], &[]);
+    assert_eq!(code, 0);
+    for word in ["run", "check", "openapi", "--config", "--log-format"] {
+        assert!(stdout.contains(word), "--help lacks {word}:\n{stdout}");
+    }
+}

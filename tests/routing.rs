@@ -319,3 +319,18 @@ fn admin_routes_are_not_served_on_the_main_listener() {
     assert_problem(&resp, 404);
     assert!(!resp.text().contains(TOKEN));
 }
+
+#[test]
+fn upstream_connections_are_kept_alive_and_reused() {
+    let (crm, accepted) = MockBackend::start_counting(echo_router());
+    let gw = Gateway::start_with_files(&customers_config(&crm.url()), &customers_files());
+    for i in 0..30 {
+        let resp = gw.get(&format!("/customers/{i}"));
+        assert_eq!(resp.status, 200, "request {i}: {}", resp.text());
+    }
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=4).contains(&connections),
+        "30 sequential calls opened {connections} upstream connections; keepalive should reuse them"
+    );
+}

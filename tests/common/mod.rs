@@ -12,7 +12,8 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -411,6 +412,15 @@ impl Gateway {
     }
 
     pub fn start_with_files(config_yaml: &str, files: &[(&str, &str)]) -> Gateway {
+        Gateway::start_with_args(config_yaml, files, &[])
+    }
+
+    /// Starts `propylon run --config … EXTRA_ARGS` (e.g. `--log-format json`).
+    pub fn start_with_args(
+        config_yaml: &str,
+        files: &[(&str, &str)],
+        extra_args: &[&str],
+    ) -> Gateway {
         let dir = tempfile::Builder::new()
             .prefix("propylon-e2e-")
             .tempdir()
@@ -438,6 +448,7 @@ impl Gateway {
             .arg("run")
             .arg("--config")
             .arg(&config_path)
+            .args(extra_args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
@@ -674,13 +685,18 @@ pub fn run_check_with_env(
     set: &[(&str, &str)],
     remove: &[&str],
 ) -> (i32, String, String) {
-    let out_dir = tempfile::tempdir().expect("temp dir for check output");
+    let config = config_path.to_string_lossy();
+    run_propylon(&["check", "--config", &config], set, remove)
+}
+
+/// Runs `propylon ARGS` to completion (cwd `/`, at most 60 s); returns (exit code, stdout,
+/// stderr).
+pub fn run_propylon(args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> (i32, String, String) {
+    let out_dir = tempfile::tempdir().expect("temp dir for command output");
     let out_path = out_dir.path().join("stdout");
     let err_path = out_dir.path().join("stderr");
     let mut cmd = Command::new(BIN);
-    cmd.arg("check")
-        .arg("--config")
-        .arg(config_path)
+    cmd.args(args)
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::from(
@@ -695,7 +711,7 @@ pub fn run_check_with_env(
     for k in remove {
         cmd.env_remove(k);
     }
-    let mut child = cmd.spawn().expect("spawn propylon check");
+    let mut child = cmd.spawn().expect("spawn propylon");
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         match child.try_wait().expect("wait for propylon check") {
@@ -704,7 +720,7 @@ pub fn run_check_with_env(
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "propylon check did not exit within 60 s; stdout: {} stderr: {}",
+                    "propylon {args:?} did not exit within 60 s; stdout: {} stderr: {}",
                     fs::read_to_string(&out_path).unwrap_or_default(),
                     fs::read_to_string(&err_path).unwrap_or_default()
                 );
@@ -716,7 +732,7 @@ pub fn run_check_with_env(
     let stderr = fs::read_to_string(&err_path).unwrap_or_default();
     let code = status
         .code()
-        .unwrap_or_else(|| panic!("propylon check killed by a signal; stderr: {stderr}"));
+        .unwrap_or_else(|| panic!("propylon {args:?} killed by a signal; stderr: {stderr}"));
     (code, stdout, stderr)
 }
 
@@ -766,6 +782,29 @@ pub struct MockBackend {
 }
 
 impl MockBackend {
+    /// Like `start`, and counts the TCP connections the backend accepts.
+    pub fn start_counting(router: Router) -> (MockBackend, Arc<AtomicUsize>) {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock backend");
+        listener
+            .set_nonblocking(true)
+            .expect("set mock listener non-blocking");
+        let addr = listener.local_addr().expect("mock local_addr");
+        let task = runtime().spawn(async move {
+            use axum::serve::ListenerExt;
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .expect("tokio listener from std")
+                .tap_io(move |_| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                });
+            if let Err(e) = axum::serve(listener, router).await {
+                eprintln!("mock backend {addr} stopped: {e}");
+            }
+        });
+        (MockBackend { addr, task }, accepted)
+    }
+
     pub fn start(router: Router) -> MockBackend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock backend");
         listener
