@@ -1,1 +1,212 @@
-fn main() {}
+//! Mapping cost per request: parse the body, build the context, render the template,
+//! serialise the result. `both_ways_1kb` is one request template plus one response template,
+//! the path a mapped call takes through the gateway.
+
+#![allow(clippy::unwrap_used)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{HeaderMap, HeaderValue};
+use propylon_policies::mapping::{request_context, response_context, BodyTemplate};
+use serde_json::{json, Value};
+use std::hint::black_box;
+
+/// A client's order, about 1 KB: a dozen fields, a customer object, eight lines.
+fn order_body() -> Vec<u8> {
+    let items: Vec<Value> = (1..=8)
+        .map(|i| {
+            json!({"sku": format!("SKU-{i:04}"), "qty": i, "unit_price": 9.5 + f64::from(i),
+                   "note": if i % 3 == 0 { "gift wrap" } else { "" }})
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "reference": "PO-2024-000187",
+        "currency": "EUR",
+        "channel": "web",
+        "requested_delivery": "2024-06-01",
+        "priority": "normal",
+        "coupon": "SPRING10",
+        "customer": {
+            "id": "C-100234", "name": "Ada Lovelace", "email": "ada@example.com",
+            "phone": "+44 20 7946 0000",
+            "address": {"street": "12 Analytical Row", "city": "London", "zip": "NW1 6XE", "country": "GB"}
+        },
+        "items": items,
+        "notes": "Leave at reception",
+        "terms_accepted": true
+    }))
+    .unwrap()
+}
+
+/// The legacy ERP's answer to that order, about 1 KB, in its own naming.
+fn legacy_answer() -> Vec<u8> {
+    let lines: Vec<Value> = (1..=8)
+        .map(|i| {
+            json!({"ItemSku": format!("SKU-{i:04}"), "QtyOrdered": i, "QtyShipped": i - 1,
+                   "LinePrice": 9.5 * f64::from(i), "WhseCode": "W01"})
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "OrderNo": "SO-0099817", "OrderStatus": "ACCEPTED", "CustRef": "C-100234",
+        "CreatedTs": "2024-05-20T10:31:07Z", "Currency": "EUR",
+        "Totals": {"Net": 402.5, "Tax": 80.5, "Gross": 483.0},
+        "LineItems": lines,
+        "Warehouse": "W01", "Carrier": "DHL", "InternalFlags": 17
+    }))
+    .unwrap()
+}
+
+fn request_template() -> BodyTemplate {
+    BodyTemplate::compile(&json!({
+        "Customer": "$.claims.sub",
+        "Tenant": "$.headers.x-tenant",
+        "OrderRef": "$.body.reference",
+        "Currency": {"$path": "$.body.currency", "$default": "EUR"},
+        "Channel": "WEB",
+        "ShipTo": {
+            "Name": "$.body.customer.name",
+            "Street": "$.body.customer.address.street",
+            "City": "$.body.customer.address.city",
+            "Zip": "$.body.customer.address.zip",
+            "Country": "$.body.customer.address.country"
+        },
+        "Lines": {"$each": "$.body.items[*]", "$to": {
+            "Sku": "$.sku", "Qty": {"$path": "$.qty", "$default": 1}, "Price": "$.unit_price"
+        }},
+        "Remarks": "$.body.notes"
+    }))
+    .unwrap()
+}
+
+fn response_template() -> BodyTemplate {
+    BodyTemplate::compile(&json!({
+        "id": "$.body.OrderNo",
+        "status": "$.body.OrderStatus",
+        "customer": "$.body.CustRef",
+        "created_at": "$.body.CreatedTs",
+        "total": {"amount": "$.body.Totals.Gross", "currency": "$.body.Currency"},
+        "lines": {"$each": "$.body.LineItems", "$to": {
+            "sku": "$.ItemSku", "quantity": "$.QtyOrdered", "shipped": "$.QtyShipped"
+        }},
+        "http_status": "$.status"
+    }))
+    .unwrap()
+}
+
+struct Fixture {
+    request: BodyTemplate,
+    response: BodyTemplate,
+    order: Vec<u8>,
+    answer: Vec<u8>,
+    headers: HeaderMap,
+    claims: Value,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-tenant", HeaderValue::from_static("acme"));
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        headers.insert("user-agent", HeaderValue::from_static("bench/1.0"));
+        headers.insert(
+            "x-request-id",
+            HeaderValue::from_static("0f8e1c5e-3b1d-4c1a"),
+        );
+        Fixture {
+            request: request_template(),
+            response: response_template(),
+            order: order_body(),
+            answer: legacy_answer(),
+            headers,
+            claims: json!({"sub": "user-7", "scope": "orders:write", "iss": "https://idp.example.com/"}),
+        }
+    }
+
+    fn request_ctx(&self) -> Value {
+        let body: Value = serde_json::from_slice(&self.order).unwrap();
+        request_context(
+            self.request.roots(),
+            [("tenant".to_string(), "acme".to_string())],
+            Some("dry_run=false"),
+            &self.headers,
+            Some(body),
+            Some(self.claims.clone()),
+            Some("web-shop"),
+        )
+    }
+
+    fn response_ctx(&self) -> Value {
+        let body: Value = serde_json::from_slice(&self.answer).unwrap();
+        response_context(self.response.roots(), 201, &self.headers, Some(body))
+    }
+
+    /// `render` to a `Value`, then `serde_json::to_vec`.
+    fn map_request(&self) -> Vec<u8> {
+        let out = self.request.render(&self.request_ctx()).unwrap();
+        serde_json::to_vec(&out).unwrap()
+    }
+
+    fn map_response(&self) -> Vec<u8> {
+        let out = self.response.render(&self.response_ctx()).unwrap();
+        serde_json::to_vec(&out).unwrap()
+    }
+
+    /// `render_json`: the same bytes, written directly.
+    fn map_request_direct(&self) -> Vec<u8> {
+        self.request.render_json(&self.request_ctx()).unwrap()
+    }
+
+    fn map_response_direct(&self) -> Vec<u8> {
+        self.response.render_json(&self.response_ctx()).unwrap()
+    }
+}
+
+fn mapping(c: &mut Criterion) {
+    let f = Fixture::new();
+    eprintln!(
+        "request body {} B -> {} B; legacy answer {} B -> {} B",
+        f.order.len(),
+        f.map_request().len(),
+        f.answer.len(),
+        f.map_response().len()
+    );
+    assert_eq!(f.map_request(), f.map_request_direct());
+    assert_eq!(f.map_response(), f.map_response_direct());
+    let mut group = c.benchmark_group("mapping");
+    group.bench_function("request_1kb", |b| b.iter(|| black_box(f.map_request())));
+    group.bench_function("response_1kb", |b| b.iter(|| black_box(f.map_response())));
+    group.bench_function("both_ways_1kb", |b| {
+        b.iter(|| black_box((f.map_request(), f.map_response())))
+    });
+    group.bench_function("request_1kb_direct", |b| {
+        b.iter(|| black_box(f.map_request_direct()))
+    });
+    group.bench_function("response_1kb_direct", |b| {
+        b.iter(|| black_box(f.map_response_direct()))
+    });
+    group.bench_function("both_ways_1kb_direct", |b| {
+        b.iter(|| black_box((f.map_request_direct(), f.map_response_direct())))
+    });
+    // The floor: parsing both bodies and serialising them back, no mapping at all.
+    group.bench_function("baseline_parse_serialize_both_1kb", |b| {
+        b.iter(|| {
+            let order: Value = serde_json::from_slice(&f.order).unwrap();
+            let answer: Value = serde_json::from_slice(&f.answer).unwrap();
+            black_box((
+                serde_json::to_vec(&order).unwrap(),
+                serde_json::to_vec(&answer).unwrap(),
+            ))
+        })
+    });
+    group.bench_function("baseline_parse_only_both_1kb", |b| {
+        b.iter(|| {
+            let order: Value = serde_json::from_slice(&f.order).unwrap();
+            let answer: Value = serde_json::from_slice(&f.answer).unwrap();
+            black_box((order, answer))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, mapping);
+criterion_main!(benches);

@@ -8,8 +8,10 @@ pub mod merge;
 pub mod router;
 pub mod spec;
 pub mod template;
+pub mod validate;
 
-pub use merge::{merge_specs, MergeError, MergeInput};
+pub use merge::{merge_specs, GatewayAnswers, MergeError, MergeInput};
 pub use router::{PathParams, RouteError, RouteLookup, RouteTable, RouteTableBuilder};
 pub use spec::{FacadeSpec, SpecError, SpecOperation};
 pub use template::{PathTemplate, TemplateError};
+pub use validate::{FieldError, RequestValidator, UnsupportedMediaType};

@@ -10,8 +10,11 @@ use serde_json::{json, Map, Value};
 
 use crate::spec::OPERATION_METHODS;
 
+mod answers;
 #[cfg(test)]
 mod tests;
+
+pub use answers::GatewayAnswers;
 
 /// One API's spec and the name it is exposed under.
 #[derive(Debug, Clone, Copy)]
@@ -42,11 +45,13 @@ pub enum MergeError {
 ///
 /// `servers` are dropped at every level (the gateway is the server) and
 /// each input's top-level `security` is pushed into its operations that
-/// lack their own, so merging does not change who may call what.
+/// lack their own, so merging does not change who may call what. Every
+/// operation also gets the gateway's own answers (see [`GatewayAnswers`]).
 pub fn merge_specs(
     inputs: &[MergeInput<'_>],
     title: &str,
     version: &str,
+    answers: &GatewayAnswers<'_>,
 ) -> Result<Value, Vec<MergeError>> {
     let mut errors = Vec::new();
     let mut paths = Map::new();
@@ -130,6 +135,7 @@ pub fn merge_specs(
     if !errors.is_empty() {
         return Err(errors);
     }
+    answers::add_answers(&mut paths, &mut components, answers);
     let mut merged = Map::new();
     merged.insert(
         "openapi".into(),

@@ -2,8 +2,10 @@
 //! Pingora's `Session`: the gateway asks a policy for a decision and carries it out.
 
 pub mod forwarding;
+pub mod mapping;
 pub mod problem;
 pub mod query;
 pub mod request_id;
+pub mod xml;
 
 pub use problem::{Problem, ProblemKind};

@@ -8,6 +8,10 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     BadRequest,
+    BackendError,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    InvalidRequest,
     NoRoute,
     MethodNotAllowed,
     BackendUnreachable,
@@ -22,6 +26,10 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         match self {
             ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::BackendError => StatusCode::BAD_GATEWAY,
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ProblemKind::NoRoute => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::BackendUnreachable | ProblemKind::BadGateway => StatusCode::BAD_GATEWAY,
@@ -36,6 +44,10 @@ impl ProblemKind {
     pub fn type_uri(self) -> &'static str {
         match self {
             ProblemKind::BadRequest => "urn:propylon:problem:bad-request",
+            ProblemKind::BackendError => "urn:propylon:problem:backend-error",
+            ProblemKind::UnsupportedMediaType => "urn:propylon:problem:unsupported-media-type",
+            ProblemKind::PayloadTooLarge => "urn:propylon:problem:payload-too-large",
+            ProblemKind::InvalidRequest => "urn:propylon:problem:invalid-request",
             ProblemKind::NoRoute => "urn:propylon:problem:no-route",
             ProblemKind::MethodNotAllowed => "urn:propylon:problem:method-not-allowed",
             ProblemKind::BackendUnreachable => "urn:propylon:problem:backend-unreachable",
@@ -50,6 +62,10 @@ impl ProblemKind {
     pub fn title(self) -> &'static str {
         match self {
             ProblemKind::BadRequest => "Bad request",
+            ProblemKind::BackendError => "The backend could not handle the request",
+            ProblemKind::UnsupportedMediaType => "Unsupported content type",
+            ProblemKind::PayloadTooLarge => "Body too large",
+            ProblemKind::InvalidRequest => "Request does not match the API",
             ProblemKind::NoRoute => "No route for this path",
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::BackendUnreachable => "Backend unreachable",

@@ -50,7 +50,7 @@ fn merge(docs: &[(&str, &Value)]) -> Result<Value, Vec<MergeError>> {
         .iter()
         .map(|(api_name, document)| MergeInput { api_name, document })
         .collect();
-    merge_specs(&inputs, "Facade", "9.9")
+    merge_specs(&inputs, "Facade", "9.9", &GatewayAnswers::default())
 }
 
 #[test]
@@ -81,7 +81,12 @@ fn merges_union_of_paths_components_and_tags() {
         "billing"
     );
     let schemas = merged["components"]["schemas"].as_object().unwrap();
-    assert_eq!(schemas.len(), 3, "identical Error schema merged once");
+    assert_eq!(
+        schemas.len(),
+        4,
+        "identical Error schema merged once, plus the gateway's Problem"
+    );
+    assert!(schemas.contains_key("Problem"));
     assert_eq!(
         merged["components"]["securitySchemes"]["oauth"]["type"],
         "oauth2"
@@ -160,5 +165,122 @@ fn differing_component_is_a_conflict() {
     assert_eq!(
         errors[0].to_string(),
         "components/schemas/Customer is defined differently by API `crm` and API `billing`; rename one or make them identical"
+    );
+}
+
+fn merge_with(docs: &[(&str, &Value)], async_operations: &[&str]) -> Value {
+    let inputs: Vec<MergeInput<'_>> = docs
+        .iter()
+        .map(|(api_name, document)| MergeInput { api_name, document })
+        .collect();
+    let answers = GatewayAnswers { async_operations };
+    merge_specs(&inputs, "Facade", "9.9", &answers).unwrap()
+}
+
+fn statuses(merged: &Value, path: &str, method: &str) -> Vec<String> {
+    let mut keys: Vec<String> = merged["paths"][path][method]["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn gateway_answers_are_added_to_every_operation() {
+    let mut b = billing();
+    b["paths"]["/invoices"]["post"]["requestBody"] =
+        json!({"content": {"application/json": {"schema": {"type": "object"}}}});
+    b["paths"]["/invoices"]["get"] = json!({"operationId": "listInvoices"});
+    let a = crm();
+    let merged = merge_with(&[("crm", &a), ("billing", &b)], &["createInvoice"]);
+    // Secured (top-level security pushed down), no body, not async.
+    assert_eq!(
+        statuses(&merged, "/customers/{id}", "get"),
+        ["200", "400", "401", "403", "413", "429", "502", "504"]
+    );
+    // `security: []` is public: no 401/403.
+    assert_eq!(
+        statuses(&merged, "/customers/{id}", "delete"),
+        ["400", "413", "429", "502", "504"]
+    );
+    // A body (415) and async (202), no security.
+    assert_eq!(
+        statuses(&merged, "/invoices", "post"),
+        ["202", "400", "413", "415", "429", "502", "504"]
+    );
+    // Same path, not async, no body.
+    assert_eq!(
+        statuses(&merged, "/invoices", "get"),
+        ["400", "413", "429", "502", "504"]
+    );
+    let post = &merged["paths"]["/invoices"]["post"]["responses"];
+    assert_eq!(
+        post["400"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
+    assert_eq!(
+        post["202"]["content"]["application/json"]["schema"]["required"],
+        json!(["id", "status"])
+    );
+    assert!(post["202"]["headers"]["Location"].is_object());
+    assert!(post["202"]["headers"]["Retry-After"].is_object());
+    let problem = &merged["components"]["schemas"]["Problem"]["properties"];
+    for field in [
+        "type",
+        "title",
+        "status",
+        "detail",
+        "instance",
+        "request_id",
+    ] {
+        assert!(problem[field].is_object(), "{field}");
+    }
+    assert_eq!(
+        problem["errors"]["items"]["required"],
+        json!(["pointer", "reason"])
+    );
+}
+
+#[test]
+fn declared_statuses_are_kept() {
+    let mut a = crm();
+    a["paths"]["/customers/{id}"]["get"]["responses"]["429"] = json!({"description": "mine"});
+    let merged = merge_with(&[("crm", &a)], &[]);
+    let responses = &merged["paths"]["/customers/{id}"]["get"]["responses"];
+    assert_eq!(responses["429"], json!({"description": "mine"}));
+    assert!(responses.get("202").is_none());
+}
+
+#[test]
+fn top_level_security_adds_401_and_403() {
+    let mut b = billing();
+    b["security"] = json!([{"apiKey": []}]);
+    let merged = merge_with(&[("billing", &b)], &[]);
+    let responses = statuses(&merged, "/invoices", "post");
+    assert!(responses.contains(&"401".to_string()) && responses.contains(&"403".to_string()));
+    assert!(
+        !responses.contains(&"415".to_string()),
+        "no requestBody, no 415"
+    );
+}
+
+#[test]
+fn a_different_problem_schema_in_an_input_keeps_its_name() {
+    let mut a = crm();
+    a["components"]["schemas"]["Problem"] = json!({"type": "string"});
+    let merged = merge_with(&[("crm", &a)], &[]);
+    let schemas = &merged["components"]["schemas"];
+    assert_eq!(schemas["Problem"], json!({"type": "string"}));
+    assert_eq!(
+        schemas["PropylonProblem"]["properties"]["status"]["type"],
+        "integer"
+    );
+    assert_eq!(
+        merged["paths"]["/customers/{id}"]["get"]["responses"]["400"]["content"]
+            ["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/PropylonProblem"
     );
 }
