@@ -4,6 +4,7 @@
 mod admin;
 mod cli;
 mod config;
+mod exchange;
 mod logging;
 mod metrics;
 mod proxy;

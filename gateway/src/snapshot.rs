@@ -5,7 +5,10 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::Method;
 use pingora_core::upstreams::peer::HttpPeer;
+use propylon_openapi::validate::RequestValidator;
 use propylon_openapi::{PathTemplate, RouteTable};
+use propylon_policies::mapping::{BodyTemplate, Roots, StatusMap, ValueTemplate};
+use propylon_policies::xml::XmlShape;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -46,11 +49,13 @@ pub struct Backend {
     pub peer: HttpPeer,
     /// `Host` sent upstream: the URL's authority.
     pub authority: HeaderValue,
+    /// `format: xml` on the backend: the default XML shape of its operations.
+    pub xml: Option<XmlShape>,
     /// Path prefix of the backend URL (`http://x/api` → `/api`), without a trailing `/`.
     pub base_path: String,
 }
 
-/// A facade operation bound to its backend: what `upstream_request_filter` applies.
+/// A facade operation bound to its backend: what the proxy phases apply.
 pub struct FacadeRoute {
     pub api: String,
     pub operation_id: String,
@@ -61,24 +66,62 @@ pub struct FacadeRoute {
     pub path: Option<PathTemplate>,
     pub headers: HeaderEdits,
     pub query: QueryEdits,
+    /// Parameter and body checks from the facade spec; `None` when there is nothing to check.
+    pub validator: Option<RequestValidator>,
+    /// `Some` when the operation needs whole bodies (mapping, XML, body validation); such
+    /// requests are read, checked and mapped before the backend is called. `None` streams.
+    pub exchange: Option<BufferedExchange>,
+    /// `response.status` and `response.headers`, applied on both paths.
+    pub response: ResponseEdits,
+    /// Which parts of the request context the operation's templates read.
+    pub roots: Roots,
 }
 
-/// `request.headers: {set, remove}`, validated at load.
+/// What a buffered operation does with whole bodies.
+pub struct BufferedExchange {
+    /// Bodies above this get a 413 problem.
+    pub max_body: usize,
+    pub validate_body: bool,
+    pub request_body: Option<BodyTemplate>,
+    /// Render the (mapped) JSON request as XML for the backend.
+    pub request_xml: Option<XmlShape>,
+    pub response_body: Option<BodyTemplate>,
+    /// Parse the backend's XML answers into JSON before mapping.
+    pub response_xml: bool,
+    /// Turn the backend's 4xx/5xx answers into problems instead of relaying them.
+    pub errors_as_problems: bool,
+}
+
+/// `{set, remove, rename}` on headers; `set` values are templates over the request context.
 #[derive(Default)]
 pub struct HeaderEdits {
-    pub set: Vec<(HeaderName, HeaderValue)>,
+    pub set: Vec<(HeaderName, ValueTemplate)>,
     pub remove: Vec<HeaderName>,
+    pub rename: Vec<(HeaderName, HeaderName)>,
 }
 
-/// `request.query: {set, remove}`.
+impl HeaderEdits {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty() && self.rename.is_empty()
+    }
+}
+
+/// `request.query: {set, remove, rename}`.
 #[derive(Default)]
 pub struct QueryEdits {
-    pub set: Vec<(String, String)>,
+    pub set: Vec<(String, ValueTemplate)>,
     pub remove: Vec<String>,
+    pub rename: Vec<(String, String)>,
 }
 
 impl QueryEdits {
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.remove.is_empty()
+        self.set.is_empty() && self.remove.is_empty() && self.rename.is_empty()
     }
+}
+
+#[derive(Default)]
+pub struct ResponseEdits {
+    pub status: Option<StatusMap>,
+    pub headers: HeaderEdits,
 }

@@ -2,11 +2,12 @@
 
 use super::compile::Ctx;
 use super::diagnostic::Diagnostic;
-use super::raw::{RawApi, RawFieldMap, RawOperation};
-use crate::snapshot::{Backend, FacadeRoute, HeaderEdits, QueryEdits};
+use super::raw::{RawApi, RawOperation};
+use super::{edits, exchange};
+use crate::snapshot::{Backend, FacadeRoute};
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
 use http::Method;
+use propylon_openapi::validate::RequestValidator;
 use propylon_openapi::{
     merge_specs, FacadeSpec, MergeInput, PathTemplate, RouteTable, RouteTableBuilder, SpecError,
     SpecOperation,
@@ -70,7 +71,8 @@ pub(super) fn compile(
                 );
                 continue;
             };
-            let Some(route) = compile_operation(ctx, &op_key, api, spec_op, op, backends) else {
+            let Some(route) = compile_operation(ctx, &op_key, api, &spec, spec_op, op, backends)
+            else {
                 continue;
             };
             if let Err(e) = routes.insert(spec_op.method.clone(), &spec_op.path, Arc::new(route)) {
@@ -106,7 +108,14 @@ pub(super) fn compile(
             document,
         })
         .collect();
-    let merged_spec = match merge_specs(&inputs, "Propylon facade", env!("CARGO_PKG_VERSION")) {
+    let merged_spec = match merge_specs(
+        &inputs,
+        "Propylon facade",
+        env!("CARGO_PKG_VERSION"),
+        &propylon_openapi::GatewayAnswers {
+            async_operations: &[],
+        },
+    ) {
         Ok(doc) => Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
         Err(errors) => {
             for e in errors {
@@ -153,6 +162,7 @@ fn compile_operation(
     ctx: &mut Ctx<'_>,
     key: &str,
     api: &RawApi,
+    spec: &FacadeSpec,
     spec_op: &SpecOperation,
     op: &RawOperation,
     backends: &BTreeMap<String, Option<Arc<Backend>>>,
@@ -185,31 +195,42 @@ fn compile_operation(
             }
         }
     });
-    let path = request.and_then(|r| r.path.as_deref()).and_then(|p| {
-        let template = PathTemplate::parse(p)
-            .map_err(|e| ctx.error(&format!("{key}.request.path"), format!("bad path `{p}`: {e}"), "write an absolute path; `{name}` takes a path parameter of the facade operation"))
-            .ok()?;
-        let unknown: Vec<String> = template
-            .param_names()
-            .filter(|n| !spec_op.path_params.iter().any(|p| p == n))
-            .map(|n| format!("{{{n}}}"))
-            .collect();
-        if !unknown.is_empty() {
-            ctx.error(&format!("{key}.request.path"), format!("`{p}` uses {} which the facade path `{}` does not have", unknown.join(", "), spec_op.path), format!("use only the facade's path parameters: {}", spec_op.path_params.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")));
-            return None;
-        }
-        Some(template)
-    });
-    let headers = header_edits(
+    let path = request
+        .and_then(|r| r.path.as_deref())
+        .and_then(|p| upstream_path(ctx, key, spec_op, p));
+    let headers = edits::headers(
         ctx,
         &format!("{key}.request.headers"),
         request.and_then(|r| r.headers.as_ref()),
     );
-    let query = query_edits(
+    let query = edits::query(
         ctx,
         &format!("{key}.request.query"),
         request.and_then(|r| r.query.as_ref()),
     );
+    let response = edits::response(ctx, &format!("{key}.response"), op.response.as_ref());
+    let validator = if op.validate == Some(false) {
+        None
+    } else {
+        match RequestValidator::compile(spec, &spec_op.operation_id) {
+            Ok(v) if v.is_empty() => None,
+            Ok(v) => Some(v),
+            Err(e) => {
+                ctx.error(
+                    key,
+                    format!(
+                        "the spec's schemas for `{}` cannot be compiled: {e}",
+                        spec_op.operation_id
+                    ),
+                    "fix the parameter or requestBody schema in the spec",
+                );
+                None
+            }
+        }
+    };
+    let backend_xml = backend.as_deref().and_then(|b| b.xml.clone());
+    let mut roots = edits::roots(&headers, &query);
+    let exchange = exchange::compile(ctx, key, op, validator.as_ref(), backend_xml, &mut roots);
     Some(FacadeRoute {
         api: api.name.clone(),
         operation_id: spec_op.operation_id.clone(),
@@ -218,60 +239,52 @@ fn compile_operation(
         path,
         headers,
         query,
+        validator,
+        exchange,
+        response,
+        roots,
     })
 }
 
-fn header_edits(ctx: &mut Ctx<'_>, key: &str, raw: Option<&RawFieldMap>) -> HeaderEdits {
-    let mut edits = HeaderEdits::default();
-    let Some(raw) = raw else { return edits };
-    for (name, value) in &raw.set {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(n), Ok(v)) => edits.set.push((n, v)),
-            _ => ctx.error(
-                &format!("{key}.set.{name}"),
-                format!("`{name}: {value}` is not a valid header"),
-                "header names are tokens (letters, digits, `-`); values are visible ASCII",
-            ),
-        }
-    }
-    for name in &raw.remove {
-        match HeaderName::from_bytes(name.as_bytes()) {
-            Ok(n) => edits.remove.push(n),
-            Err(_) => ctx.error(
-                &format!("{key}.remove"),
-                format!("`{name}` is not a header name"),
-                "header names are tokens (letters, digits, `-`)",
-            ),
-        }
-    }
-    edits
-}
-
-fn query_edits(ctx: &mut Ctx<'_>, key: &str, raw: Option<&RawFieldMap>) -> QueryEdits {
-    let Some(raw) = raw else {
-        return QueryEdits::default();
-    };
-    if raw
-        .set
-        .keys()
-        .chain(raw.remove.iter())
-        .any(|k| k.is_empty())
-    {
-        ctx.error(
-            key,
-            "a query parameter name is empty",
-            "name every parameter",
-        );
-    }
-    QueryEdits {
-        set: raw
-            .set
+fn upstream_path(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    spec_op: &SpecOperation,
+    p: &str,
+) -> Option<PathTemplate> {
+    let template = PathTemplate::parse(p)
+        .map_err(|e| {
+            ctx.error(
+                &format!("{key}.request.path"),
+                format!("bad path `{p}`: {e}"),
+                "write an absolute path; `{name}` takes a path parameter of the facade operation",
+            )
+        })
+        .ok()?;
+    let unknown: Vec<String> = template
+        .param_names()
+        .filter(|n| !spec_op.path_params.iter().any(|p| p == n))
+        .map(|n| format!("{{{n}}}"))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<String> = spec_op
+            .path_params
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        remove: raw.remove.clone(),
+            .map(|p| format!("{{{p}}}"))
+            .collect();
+        ctx.error(
+            &format!("{key}.request.path"),
+            format!(
+                "`{p}` uses {} which the facade path `{}` does not have",
+                unknown.join(", "),
+                spec_op.path
+            ),
+            format!(
+                "use only the facade's path parameters: {}",
+                known.join(", ")
+            ),
+        );
+        return None;
     }
+    Some(template)
 }

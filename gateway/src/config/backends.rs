@@ -1,10 +1,11 @@
 //! `backends:` → upstream peers with address, TLS and timeouts fixed at load time.
 
 use super::compile::Ctx;
-use super::raw::RawBackend;
+use super::raw::{BodyFormat, RawBackend, RawXml};
 use crate::snapshot::Backend;
 use http::HeaderValue;
 use pingora_core::upstreams::peer::HttpPeer;
+use propylon_policies::xml::XmlShape;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub(super) fn compile(
             name.clone(),
             Some(Arc::new(Backend {
                 name: name.clone(),
+                xml: backend_xml(ctx, &key, backend),
                 peer,
                 authority: target.authority,
                 base_path: target.base_path,
@@ -49,6 +51,20 @@ pub(super) fn compile(
         );
     }
     out
+}
+
+/// `format: xml` (with optional `xml:` settings) on a backend applies to all its operations.
+fn backend_xml(ctx: &mut Ctx<'_>, key: &str, backend: &RawBackend) -> Option<XmlShape> {
+    let raw = match (backend.format, &backend.xml) {
+        (Some(BodyFormat::Json), _) | (None, None) => return None,
+        (_, Some(raw)) => raw.clone(),
+        (Some(BodyFormat::Xml), None) => RawXml {
+            root: None,
+            namespace: None,
+            envelope: None,
+        },
+    };
+    super::exchange::xml_shape(ctx, &format!("{key}.xml"), &raw)
 }
 
 struct Target {

@@ -10,6 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+/// `server.max_body` when not set: bodies buffered for mapping or validation.
+const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
 /// A compiled config with the warnings worth telling the admin.
 pub struct Compiled {
     pub snapshot: Snapshot,
@@ -23,6 +26,8 @@ pub(super) struct Ctx<'a> {
     lines: LineIndex,
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
+    /// `server.max_body`, the default limit of buffered bodies.
+    pub max_body: usize,
 }
 
 impl Ctx<'_> {
@@ -132,6 +137,7 @@ pub(crate) fn compile_text(
         lines: LineIndex::build(&text),
         errors: Vec::new(),
         warnings: Vec::new(),
+        max_body: DEFAULT_MAX_BODY,
     };
     let server = server_settings(&mut ctx, &raw.server);
     let backends = backends::compile(&mut ctx, &raw.backends);
@@ -209,13 +215,10 @@ fn server_settings(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerSettings>
         );
         ok = false;
     }
-    // Bodies are buffered only by mapping and jobs (later releases); the limit is checked now.
-    if raw.max_body.is_some()
-        && ctx
-            .size("server.max_body", raw.max_body.as_deref())
-            .is_none()
-    {
-        ok = false;
+    match ctx.size("server.max_body", raw.max_body.as_deref()) {
+        Some(limit) => ctx.max_body = usize::try_from(limit).unwrap_or(usize::MAX),
+        None if raw.max_body.is_some() => ok = false,
+        None => {}
     }
     let threads = raw.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -281,7 +284,9 @@ paths:
         let text: Vec<String> = errors.iter().map(|e| e.one_line()).collect();
         assert_eq!(errors.len(), 3, "{text:#?}");
         // A backend with a bad URL is reported once, not again where operations use it.
-        let errors = compile(&GOOD.replace("http://127.0.0.1:8081/base/", "not a url")).err().unwrap();
+        let errors = compile(&GOOD.replace("http://127.0.0.1:8081/base/", "not a url"))
+            .err()
+            .unwrap();
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert!(
             text.iter()
@@ -458,8 +463,6 @@ paths:
             "health checks",
             "maintenance",
             "`replay`",
-            "body mapping",
-            "response mapping",
             "`async`",
             "`retry`",
             "`alerts`",

@@ -125,13 +125,6 @@ pub(super) fn check(ctx: &mut Ctx<'_>, raw: &RawConfig) {
     for (i, api) in raw.apis.iter().enumerate() {
         for (op_id, op) in &api.operations {
             let key = format!("apis.{i}.operations.{op_id}");
-            let request = op.request.as_ref();
-            if request.is_some_and(|r| r.body.is_some()) {
-                ctx.warn(&format!("{key}.request.body"), format!("body mapping of `{op_id}` is not applied yet: the body passes through unchanged"), NOT_YET);
-            }
-            if op.response.is_some() {
-                ctx.warn(&format!("{key}.response"), format!("response mapping of `{op_id}` is not applied yet: the backend's answer passes through"), NOT_YET);
-            }
             if op.async_mode.is_some() {
                 ctx.warn(&format!("{key}.async"), format!("`async` of `{op_id}` is not honoured yet: an unreachable backend gives 502/504"), NOT_YET);
             }

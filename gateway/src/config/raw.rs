@@ -123,6 +123,40 @@ pub struct RawBackend {
     pub maintenance: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<RawReplay>,
+    /// `xml`: every operation on this backend speaks XML (an operation may override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<BodyFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml: Option<RawXml>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyFormat {
+    Json,
+    Xml,
+}
+
+/// How JSON becomes XML for an XML backend.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawXml {
+    /// The document element of the request, e.g. `GetCustomerRequest` (default `request`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `none` (default), `soap11` or `soap12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<XmlEnvelope>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XmlEnvelope {
+    None,
+    Soap11,
+    Soap12,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -173,6 +207,14 @@ pub struct RawOperation {
     pub retry: Option<RawRetry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body: Option<String>,
+    /// Validate requests against the facade spec (default true). `false` lets a large
+    /// upload with a body schema stream instead of being buffered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<BodyFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml: Option<RawXml>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -199,9 +241,20 @@ pub struct RawResponseMap {
     pub headers: Option<RawFieldMap>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
+    /// `problem` (default when the operation maps a body) turns a backend's 4xx/5xx answer
+    /// into an RFC 9457 problem so clients never see a legacy error page; `pass` relays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<ErrorMode>,
 }
 
-/// `{set, remove}` for headers or query parameters.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorMode {
+    Problem,
+    Pass,
+}
+
+/// `{set, remove, rename}` for headers or query parameters.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFieldMap {
@@ -209,6 +262,8 @@ pub struct RawFieldMap {
     pub set: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rename: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

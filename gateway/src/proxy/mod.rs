@@ -1,18 +1,20 @@
 //! The data plane: one `ProxyHttp` whose phases each do one visible job.
 //!
 //! - `request_filter`: take a snapshot, the request id, route the facade operation
-//!   (404 / 405 problems), serve `/openapi.json`.
+//!   (404 / 405 problems), serve `/openapi.json`, check parameters (400); operations that
+//!   need whole bodies are served by the buffered exchange (`crate::exchange`) here.
 //! - `upstream_peer`: the operation's backend.
 //! - `upstream_request_filter`: method, path, query and headers for the backend.
 //! - `fail_to_connect`: record the typed connect error, no blind retries.
-//! - `response_filter`: `X-Request-Id` to the client.
+//! - `response_filter`: `response.status` / `response.headers`, `X-Request-Id`.
 //! - `fail_to_proxy`: gateway errors as problems (502 / 504 / 400).
 //! - `logging`: the access log line and the metrics.
 
 mod respond;
-mod upstream;
+pub mod upstream;
 
-use crate::snapshot::{FacadeRoute, Snapshot};
+use crate::exchange::{self, BackendClient, Outcome};
+use crate::snapshot::{BufferedExchange, FacadeRoute, ResponseEdits, Snapshot};
 use crate::state::GatewayState;
 use async_trait::async_trait;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -20,18 +22,78 @@ use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use propylon_openapi::{PathParams, RouteLookup};
+use propylon_policies::mapping::{request_context, response_context, Roots};
 use propylon_policies::{Problem, ProblemKind};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub struct FacadeProxy {
     state: Arc<GatewayState>,
+    client: BackendClient,
 }
 
 impl FacadeProxy {
     pub fn new(state: Arc<GatewayState>) -> Self {
-        FacadeProxy { state }
+        FacadeProxy {
+            state,
+            client: BackendClient::default(),
+        }
     }
+
+    /// Reads, checks and maps the whole request, calls the backend, maps its answer.
+    async fn serve_buffered(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &FacadeRoute,
+        exchange: &BufferedExchange,
+    ) -> Result<Outcome> {
+        let fwd = upstream::Forwarding {
+            request_id: &ctx.request_id,
+            client_ip: client_ip(session),
+        };
+        let prepared = match exchange::prepare(session, route, exchange, &ctx.params, fwd).await? {
+            Ok(prepared) => prepared,
+            Err(outcome) => return Ok(outcome),
+        };
+        let answer = self
+            .client
+            .call(
+                &route.backend.peer,
+                prepared.header,
+                prepared.body,
+                MAX_ANSWER,
+            )
+            .await?;
+        Ok(exchange::shape_answer(route, exchange, answer))
+    }
+}
+
+impl FacadeProxy {
+    /// Writes a problem decided by a policy; the request is answered.
+    async fn respond_problem(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        problem: Problem,
+    ) -> Result<bool> {
+        let problem = problem
+            .with_instance(session.req_header().uri.path())
+            .with_request_id(ctx.request_id.clone());
+        respond::problem(session, &problem, &ctx.request_id).await?;
+        Ok(true)
+    }
+}
+
+/// Largest backend answer a buffered operation reads; beyond it the client gets a 502.
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+fn client_ip(session: &Session) -> Option<String> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_string())
 }
 
 /// Per-request state: the snapshot it runs on from start to end, and what routing found.
@@ -92,15 +154,33 @@ impl ProxyHttp for FacadeProxy {
             )),
         };
         ctx.snapshot = Some(snapshot);
-        match answer {
-            None => Ok(false),
-            Some(problem) => {
-                let problem = problem
-                    .with_instance(session.req_header().uri.path())
-                    .with_request_id(ctx.request_id.clone());
-                respond::problem(session, &problem, &ctx.request_id).await?;
+        if let Some(problem) = answer {
+            return self.respond_problem(session, ctx, problem).await;
+        }
+        let Some(route) = ctx.route.clone() else {
+            return Ok(false);
+        };
+        if let Some(validator) = &route.validator {
+            let req = session.req_header();
+            let errors = validator.validate_parameters(&ctx.params, req.uri.query(), &req.headers);
+            if !errors.is_empty() {
+                return self
+                    .respond_problem(session, ctx, exchange::invalid(errors))
+                    .await;
+            }
+            if let Some(problem) = exchange::content_type_problem(validator, session.req_header()) {
+                return self.respond_problem(session, ctx, problem).await;
+            }
+        }
+        let Some(buffered) = &route.exchange else {
+            return Ok(false);
+        };
+        match self.serve_buffered(session, ctx, &route, buffered).await? {
+            Outcome::Answer(answer) => {
+                respond::answer(session, answer, &ctx.request_id).await?;
                 Ok(true)
             }
+            Outcome::Problem(problem) => self.respond_problem(session, ctx, problem).await,
         }
     }
 
@@ -120,15 +200,30 @@ impl ProxyHttp for FacadeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let route = ctx.route.as_ref().ok_or_else(upstream::no_route)?;
-        let client_ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string());
         let fwd = upstream::Forwarding {
             request_id: &ctx.request_id,
-            client_ip,
+            client_ip: client_ip(session),
         };
-        upstream::rewrite(route, &ctx.params, upstream_request, fwd)
+        // Literal-only edits read nothing: skip building the context.
+        let context = if route.roots == Roots::default() {
+            Value::Null
+        } else {
+            let req = session.req_header();
+            let params = ctx
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()));
+            request_context(
+                route.roots,
+                params,
+                req.uri.query(),
+                &req.headers,
+                None,
+                None,
+                None,
+            )
+        };
+        upstream::rewrite(route, &ctx.params, upstream_request, &context, fwd)
     }
 
     fn fail_to_connect(
@@ -150,6 +245,9 @@ impl ProxyHttp for FacadeProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(route) = &ctx.route {
+            apply_response_edits(&route.response, upstream_response)?;
+        }
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())
     }
 
@@ -180,8 +278,9 @@ impl ProxyHttp for FacadeProxy {
         if ctx.request_id.is_empty() {
             ctx.request_id = propylon_policies::request_id::request_id(None);
         }
-        let mut problem =
-            Problem::new(kind, describe(e, ctx)).with_request_id(ctx.request_id.clone());
+        let mut problem = Problem::new(kind, describe(e, ctx))
+            .with_instance(session.req_header().uri.path())
+            .with_request_id(ctx.request_id.clone());
         if let ErrorType::HTTPStatus(code) = e.etype() {
             problem.status = *code;
         }
@@ -238,6 +337,47 @@ impl ProxyHttp for FacadeProxy {
 
 /// What the client is told, decided from Pingora's typed errors (never from messages).
 /// `None`: the client is gone, nothing to answer.
+/// `response.status` and `response.headers` on a streamed answer.
+fn apply_response_edits(edits: &ResponseEdits, response: &mut ResponseHeader) -> Result<()> {
+    if let Some(map) = &edits.status {
+        response.set_status(map.map(response.status.as_u16()))?;
+    }
+    if edits.headers.is_empty() {
+        return Ok(());
+    }
+    let context = response_context(
+        RESPONSE_HEADER_ROOTS,
+        response.status.as_u16(),
+        &response.headers,
+        None,
+    );
+    let mut headers: Vec<_> = response
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    exchange::apply_header_edits(&mut headers, &edits.headers, &context);
+    let names: Vec<_> = response.headers.keys().cloned().collect();
+    for name in names {
+        response.remove_header(&name);
+    }
+    for (name, value) in headers {
+        response.append_header(name, value)?;
+    }
+    Ok(())
+}
+
+/// A streamed answer's body is not read, so its header templates see status and headers.
+const RESPONSE_HEADER_ROOTS: Roots = Roots {
+    path: false,
+    query: false,
+    headers: true,
+    body: false,
+    claims: false,
+    consumer: false,
+    status: true,
+};
+
 fn classify(e: &Error) -> Option<ProblemKind> {
     use ErrorType::*;
     match (e.esource(), e.etype()) {

@@ -1,6 +1,7 @@
 //! The one place where the data plane writes an answer of its own: problems (RFC 9457) and
 //! the merged spec. Policies decide *what* to answer; this writes it to the session.
 
+use crate::exchange::Answer;
 use bytes::Bytes;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
@@ -50,6 +51,24 @@ async fn write(
         .await?;
     if !head_only {
         session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// Writes an answer shaped by the buffered exchange (mapped body, mapped status).
+pub async fn answer(session: &mut Session, answer: Answer, request_id: &str) -> Result<()> {
+    let mut header = ResponseHeader::build(answer.status, Some(answer.headers.len() + 2))?;
+    for (name, value) in answer.headers {
+        header.append_header(name, value)?;
+    }
+    header.insert_header(http::header::CONTENT_LENGTH, answer.body.len().to_string())?;
+    header.insert_header("x-request-id", request_id)?;
+    let head_only = session.req_header().method == http::Method::HEAD || answer.body.is_empty();
+    session
+        .write_response_header(Box::new(header), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(answer.body), true).await?;
     }
     Ok(())
 }

@@ -1,22 +1,27 @@
 //! The upstream request of a facade operation: method, path, query and headers.
 
 use crate::snapshot::FacadeRoute;
+use http::header::HeaderValue;
 use pingora_error::{Error, ErrorType, OrErr, Result};
 use pingora_http::RequestHeader;
 use propylon_openapi::PathParams;
 use propylon_policies::forwarding::forwarded_for;
 use propylon_policies::query::edit_query;
+use serde_json::Value;
 
 pub struct Forwarding<'a> {
     pub request_id: &'a str,
     pub client_ip: Option<String>,
 }
 
-/// Rewrites the request Pingora will send upstream according to the route.
+/// Rewrites the request for the backend according to the route; `context` is the JSONPath
+/// request context its header and query templates read (`Value::Null` when they are all
+/// literals).
 pub fn rewrite(
     route: &FacadeRoute,
     params: &PathParams,
     request: &mut RequestHeader,
+    context: &Value,
     fwd: Forwarding<'_>,
 ) -> Result<()> {
     if let Some(method) = &route.method {
@@ -30,7 +35,17 @@ pub fn rewrite(
             Some(template) => template.render(params),
             None => request.uri.path().to_string(),
         };
-        let query = edit_query(request.uri.query(), &route.query.set, &route.query.remove);
+        // A `set` whose path finds nothing still replaces the client's parameter: the admin
+        // owns that name.
+        let mut set = Vec::with_capacity(route.query.set.len());
+        let mut remove = route.query.remove.clone();
+        for (name, template) in &route.query.set {
+            match template.render_string(context) {
+                Some(value) => set.push((name.clone(), value)),
+                None => remove.push(name.clone()),
+            }
+        }
+        let query = edit_query(request.uri.query(), &set, &remove, &route.query.rename);
         let mut target = String::with_capacity(backend.base_path.len() + path.len() + 32);
         target.push_str(&backend.base_path);
         target.push_str(&path);
@@ -44,11 +59,25 @@ pub fn rewrite(
             .or_err(ErrorType::InternalError, "building the upstream URI")?;
         request.set_uri(uri);
     }
-    for name in &route.headers.remove {
+    let headers = &route.headers;
+    for name in &headers.remove {
         request.remove_header(name);
     }
-    for (name, value) in &route.headers.set {
-        request.insert_header(name.clone(), value.clone())?;
+    for (from, to) in &headers.rename {
+        if let Some(value) = request.remove_header(from) {
+            request.insert_header(to.clone(), value)?;
+        }
+    }
+    for (name, template) in &headers.set {
+        match template
+            .render_string(context)
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            Some(value) => request.insert_header(name.clone(), value)?,
+            None => {
+                request.remove_header(name);
+            }
+        }
     }
     request.insert_header(http::header::HOST, backend.authority.clone())?;
     request.insert_header("x-request-id", fwd.request_id)?;

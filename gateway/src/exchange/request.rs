@@ -1,0 +1,167 @@
+//! The request side: body limit (413), content type (415), JSON and schema (400), mapping.
+
+use super::Outcome;
+use crate::proxy::upstream::{self, Forwarding};
+use crate::snapshot::{BufferedExchange, FacadeRoute};
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use pingora_error::Result;
+use pingora_http::RequestHeader;
+use pingora_proxy::Session;
+use propylon_openapi::validate::RequestValidator;
+use propylon_openapi::PathParams;
+use propylon_policies::mapping::request_context;
+use propylon_policies::{Problem, ProblemKind};
+use serde_json::{json, Value};
+
+/// The upstream request, ready to send.
+pub struct Prepared {
+    pub header: RequestHeader,
+    pub body: Bytes,
+}
+
+/// Reads and checks the client's body and builds the backend request, or says why not.
+pub async fn prepare(
+    session: &mut Session,
+    route: &FacadeRoute,
+    exchange: &BufferedExchange,
+    params: &PathParams,
+    fwd: Forwarding<'_>,
+) -> Result<std::result::Result<Prepared, Outcome>> {
+    let body = match read_body(session, exchange.max_body).await? {
+        Ok(body) => body,
+        Err(problem) => return Ok(Err(Outcome::Problem(problem))),
+    };
+    let req = session.req_header();
+    let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let json_body = if body.is_empty() {
+        None
+    } else if super::is_json(content_type) || exchange.validate_body || route.roots.body {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let problem =
+                    Problem::new(ProblemKind::InvalidRequest, "the body is not valid JSON")
+                        .with_errors(vec![json!({"pointer": "/body", "reason": e.to_string()})]);
+                return Ok(Err(Outcome::Problem(problem)));
+            }
+        }
+    } else {
+        None
+    };
+    if exchange.validate_body {
+        if let Some(validator) = &route.validator {
+            let errors = validator.validate_body(json_body.as_ref());
+            if !errors.is_empty() {
+                return Ok(Err(Outcome::Problem(invalid(errors))));
+            }
+        }
+    }
+    let context = request_context(
+        route.roots,
+        params.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        req.uri.query(),
+        &req.headers,
+        json_body.clone(),
+        None,
+        None,
+    );
+    let mut header = req.clone();
+    upstream::rewrite(route, params, &mut header, &context, fwd)?;
+    let (body, content_type) = match (&exchange.request_body, &exchange.request_xml) {
+        (template, Some(shape)) => {
+            let value = match template {
+                Some(t) => t.render(&context).unwrap_or(Value::Null),
+                None => json_body.unwrap_or(Value::Null),
+            };
+            match propylon_policies::xml::json_to_xml(&value, shape) {
+                Ok(xml) => (Bytes::from(xml), Some(shape.content_type())),
+                Err(e) => {
+                    let problem = Problem::new(
+                        ProblemKind::InvalidRequest,
+                        format!("the request cannot be written as XML: {e}"),
+                    );
+                    return Ok(Err(Outcome::Problem(problem)));
+                }
+            }
+        }
+        (Some(template), None) => {
+            let bytes = template
+                .render_json(&context)
+                .unwrap_or_else(|| b"{}".to_vec());
+            (Bytes::from(bytes), Some("application/json"))
+        }
+        (None, None) => (body, None),
+    };
+    header.remove_header(&TRANSFER_ENCODING);
+    if let Some(ct) = content_type {
+        header.insert_header(CONTENT_TYPE, ct)?;
+    }
+    // A body-less request (a GET) stays body-less; anything else says its length.
+    if !body.is_empty() || header.headers.contains_key(CONTENT_LENGTH) {
+        header.insert_header(CONTENT_LENGTH, body.len().to_string())?;
+    }
+    Ok(Ok(Prepared { header, body }))
+}
+
+/// A 415 when the spec lists request content types and this one is not among them. Decided
+/// from the headers alone, so streamed operations get it too.
+pub fn content_type_problem(validator: &RequestValidator, req: &RequestHeader) -> Option<Problem> {
+    let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let declared_length = req
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body_present =
+        declared_length.is_some_and(|n| n > 0) || req.headers.contains_key(TRANSFER_ENCODING);
+    let unsupported = validator
+        .check_content_type(content_type, body_present)
+        .err()?;
+    let detail = format!("this operation accepts {}", unsupported.allowed.join(", "));
+    Some(Problem::new(ProblemKind::UnsupportedMediaType, detail))
+}
+
+/// A 400 listing each failing field by JSON pointer.
+pub fn invalid(errors: Vec<propylon_openapi::validate::FieldError>) -> Problem {
+    let count = errors.len();
+    let list = errors
+        .into_iter()
+        .map(|e| json!({"pointer": e.pointer, "reason": e.reason}))
+        .collect();
+    Problem::new(
+        ProblemKind::InvalidRequest,
+        format!("the request does not match the API's spec ({count} error(s))"),
+    )
+    .with_errors(list)
+}
+
+/// The whole body, or a 413 problem past `limit` (told by Content-Length before reading).
+async fn read_body(
+    session: &mut Session,
+    limit: usize,
+) -> Result<std::result::Result<Bytes, Problem>> {
+    let too_large = || {
+        Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!("the body exceeds this operation's limit of {limit} bytes"),
+        )
+    };
+    let declared = session
+        .req_header()
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Ok(Err(too_large()));
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = session.read_request_body().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(Err(too_large()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body.freeze()))
+}
