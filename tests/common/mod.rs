@@ -913,3 +913,387 @@ pub fn status_router(code: u16) -> Router {
             .into_response()
     })
 }
+
+// ---------------------------------------------------------------------------------------
+// Recording backends (mapping and validation tests): every request is kept, the answer is
+// set by the test and may change between requests.
+// ---------------------------------------------------------------------------------------
+
+/// One request as a mock backend received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// The raw query string (`None` when the URI has no `?`).
+    pub query: Option<String>,
+    /// Header names lower-case, in arrival order, one entry per value.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// The first value of a header (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Every value of a header (name case-insensitive).
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics with the body text if it is not JSON.
+    pub fn body_json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "the backend received a body that is not JSON ({e}): {:?}",
+                self.body_text()
+            )
+        })
+    }
+
+    /// The query string split into `(name, value)` pairs (not decoded), sorted.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = self
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (p.to_string(), String::new()),
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    }
+}
+
+/// What a recording backend answers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Answer with the request's own body (application/octet-stream) instead of `body`.
+    pub echo_body: bool,
+}
+
+impl Reply {
+    /// `status` with a JSON body (`content-type: application/json`).
+    pub fn json(status: u16, value: Value) -> Reply {
+        Reply::new(status, "application/json", value.to_string().as_bytes())
+    }
+
+    /// `status` with this content type and body.
+    pub fn new(status: u16, content_type: &str, body: &[u8]) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type".to_string(), content_type.to_string())],
+            body: body.to_vec(),
+            echo_body: false,
+        }
+    }
+
+    /// 200 with the request's body echoed as application/octet-stream.
+    pub fn echo_body() -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![(
+                "content-type".to_string(),
+                "application/octet-stream".to_string(),
+            )],
+            body: Vec::new(),
+            echo_body: true,
+        }
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// A mock backend that records every request and answers with the current `Reply`.
+pub struct RecordingBackend {
+    pub backend: MockBackend,
+    calls: Arc<Mutex<Vec<Recorded>>>,
+    reply: Arc<Mutex<Reply>>,
+}
+
+impl RecordingBackend {
+    pub fn start(reply: Reply) -> RecordingBackend {
+        let calls: Arc<Mutex<Vec<Recorded>>> = Arc::new(Mutex::new(Vec::new()));
+        let reply = Arc::new(Mutex::new(reply));
+        let (calls_in, reply_in) = (calls.clone(), reply.clone());
+        let router = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let (calls, reply) = (calls_in.clone(), reply_in.clone());
+                async move {
+                    let recorded = Recorded {
+                        method: method.as_str().to_string(),
+                        path: uri.path().to_string(),
+                        query: uri.query().map(str::to_string),
+                        headers: headers
+                            .iter()
+                            .map(|(n, v)| {
+                                (
+                                    n.as_str().to_string(),
+                                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                                )
+                            })
+                            .collect(),
+                        body: body.to_vec(),
+                    };
+                    calls
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(recorded);
+                    let reply = reply.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let mut builder = axum::http::Response::builder().status(
+                        StatusCode::from_u16(reply.status)
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    );
+                    for (name, value) in &reply.headers {
+                        builder = builder.header(name.as_str(), value.as_str());
+                    }
+                    let out = if reply.echo_body {
+                        body.to_vec()
+                    } else {
+                        reply.body.clone()
+                    };
+                    builder
+                        .body(axum::body::Body::from(out))
+                        .expect("build mock reply")
+                }
+            },
+        );
+        RecordingBackend {
+            backend: MockBackend::start(router),
+            calls,
+            reply,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.backend.url()
+    }
+
+    /// Changes the answer for the next requests.
+    pub fn set_reply(&self, reply: Reply) {
+        *self.reply.lock().unwrap_or_else(|e| e.into_inner()) = reply;
+    }
+
+    /// Every request received so far.
+    pub fn calls(&self) -> Vec<Recorded> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn call_count(&self) -> usize {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The last request received; panics if there was none.
+    pub fn last(&self) -> Recorded {
+        self.calls()
+            .last()
+            .cloned()
+            .expect("the backend received no request")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw HTTP/1.1 over a TcpStream (for requests ureq will not shape, e.g. chunked bodies)
+// ---------------------------------------------------------------------------------------
+
+/// A response read off a raw connection.
+#[derive(Debug)]
+pub struct RawResp {
+    pub status: u16,
+    /// Header names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked if the response was chunked.
+    pub body: Vec<u8>,
+}
+
+impl RawResp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "raw response body is not JSON ({e}); status {}, body: {}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+
+    /// As a `Resp`, so that `assert_problem` applies.
+    pub fn into_resp(self) -> Resp {
+        let mut headers = ureq::http::HeaderMap::new();
+        for (name, value) in &self.headers {
+            if let (Ok(n), Ok(v)) = (
+                ureq::http::HeaderName::from_bytes(name.as_bytes()),
+                ureq::http::HeaderValue::from_str(value),
+            ) {
+                headers.append(n, v);
+            }
+        }
+        Resp {
+            status: self.status,
+            headers,
+            body: self.body,
+        }
+    }
+}
+
+/// `data` encoded as an HTTP/1.1 chunked body of `chunk` bytes per chunk, with the final
+/// zero-size chunk.
+pub fn chunked_body(data: &[u8], chunk: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / chunk.max(1) * 8 + 8);
+    for piece in data.chunks(chunk.max(1)) {
+        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// Writes `request` (head and body, as bytes) on a new connection to `addr` and reads one
+/// response. Write errors are ignored (a server may answer early and close); reads stop at
+/// the end of the response, at EOF, or after 20 s.
+pub fn raw_http(addr: SocketAddr, request: &[u8]) -> RawResp {
+    use std::io::Read;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to gateway");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("set read timeout");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .expect("set write timeout");
+    let _ = stream.write_all(request);
+    let _ = stream.flush();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let mut head_end: Option<usize> = None;
+    loop {
+        if let Some(end) = head_end {
+            if raw_response_complete(&buf[..end], &buf[end..]) {
+                break;
+            }
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => break,
+        }
+        if head_end.is_none() {
+            head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+        }
+    }
+    let end = head_end.unwrap_or_else(|| {
+        panic!(
+            "no complete response head from {addr}; got: {:?}",
+            String::from_utf8_lossy(&buf)
+        )
+    });
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let rest = &buf[end..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        dechunk(rest).unwrap_or_else(|| rest.to_vec())
+    } else if let Some(len) = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        rest[..len.min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    RawResp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn raw_response_complete(head: &[u8], rest: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    if head.contains("transfer-encoding: chunked") {
+        return rest.ends_with(b"0\r\n\r\n") && dechunk(rest).is_some();
+    }
+    match head
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(len) => rest.len() >= len,
+        None => false,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        if data.len() < size + 2 {
+            return None;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
