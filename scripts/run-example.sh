@@ -55,7 +55,7 @@ cat <<BANNER
       curl -s localhost:8080/customers/1
       curl -s 'localhost:8080/customers?name=ada'
       curl -s -X POST localhost:8080/orders -H 'Content-Type: application/json' \\
-           -d '{"Customer":"1","Lines":[{"Sku":"BOLT-M8","Qty":100}]}'
+           -d '{"customer":"1","items":[{"sku":"BOLT-M8","qty":100}]}'
       curl -s -X POST localhost:8089/erp/offline    # then POST /orders again: a 502 problem (202 + a durable job once async jobs land)
       curl -s -H "Authorization: Bearer $token" localhost:9090/admin/config
 
