@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit tests, the end-to-end tests in tests/ (they start
-# the real `propylon` binary on loopback ports) and doc tests. CI runs this (see .ci/run).
+# the real `propylon` binary on loopback ports) and doc tests, then rustfmt and clippy.
+# CI runs this (see .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -16,3 +17,14 @@ trap report EXIT
 
 ensure_cmake
 cargo test --workspace
+# The code standards, where the toolchain has the tools (rustup's default profile does).
+if cargo fmt --version >/dev/null 2>&1; then
+    cargo fmt --all -- --check
+else
+    echo "==> rustfmt not installed: formatting not checked"
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --workspace --all-targets -- -D warnings
+else
+    echo "==> clippy not installed: lints not checked"
+fi

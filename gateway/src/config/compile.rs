@@ -331,6 +331,21 @@ paths:
     }
 
     #[test]
+    fn a_bad_template_path_names_the_line_of_its_leaf() {
+        let bad = GOOD.replace(
+            "        request: { method: post, path: \"/crm/{id}\" }\n",
+            "        request:\n          body:\n            Id: \"$.path.id\"\n            Name: \"$.body[\"\n",
+        );
+        let errors = compile(&bad).err().unwrap();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].line, Some(16), "{errors:#?}");
+        assert!(errors[0].message.contains("`/Name`"), "{}", errors[0].message);
+        let status = GOOD.replace("        request: { method: post, path: \"/crm/{id}\" }\n", "        response: { body: { id: \"$.path.id\" } }\n");
+        let errors = compile(&status).err().unwrap();
+        assert!(errors[0].message.contains("reads only"), "{errors:#?}");
+    }
+
+    #[test]
     fn unset_variables_are_errors() {
         let errors = compile(&GOOD.replace("${TOKEN}", "${UNSET_VAR}"))
             .err()

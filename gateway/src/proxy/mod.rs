@@ -68,9 +68,7 @@ impl FacadeProxy {
             .await?;
         Ok(exchange::shape_answer(route, exchange, answer))
     }
-}
 
-impl FacadeProxy {
     /// Writes a problem decided by a policy; the request is answered.
     async fn respond_problem(
         &self,
