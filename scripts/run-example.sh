@@ -31,7 +31,9 @@ forward() {
     fi
 }
 trap cleanup EXIT
-trap 'forward INT' INT
+# A background job of a script ignores SIGINT, so Ctrl-C reaches the gateway as SIGTERM
+# (Pingora's graceful stop).
+trap 'forward TERM' INT
 trap 'forward TERM' TERM
 
 target/release/demo-backends &
