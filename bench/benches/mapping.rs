@@ -187,6 +187,17 @@ fn mapping(c: &mut Criterion) {
     group.bench_function("both_ways_1kb_direct", |b| {
         b.iter(|| black_box((f.map_request_direct(), f.map_response_direct())))
     });
+    // The mapping engine alone: the bodies already parsed (in the gateway the request body
+    // is parsed once for validation and mapping), templates rendered straight to bytes.
+    let (request_ctx, response_ctx) = (f.request_ctx(), f.response_ctx());
+    group.bench_function("render_only_both_ways_1kb", |b| {
+        b.iter(|| {
+            black_box((
+                f.request.render_json(&request_ctx),
+                f.response.render_json(&response_ctx),
+            ))
+        })
+    });
     // The floor: parsing both bodies and serialising them back, no mapping at all.
     group.bench_function("baseline_parse_serialize_both_1kb", |b| {
         b.iter(|| {
