@@ -2,7 +2,7 @@
 
 use super::compile::Ctx;
 use super::diagnostic::Diagnostic;
-use super::raw::{RawApi, RawOperation};
+use super::raw::{AsyncMode, RawApi, RawOperation};
 use super::{edits, exchange};
 use crate::snapshot::{Backend, FacadeRoute};
 use bytes::Bytes;
@@ -113,7 +113,7 @@ pub(super) fn compile(
         "Propylon facade",
         env!("CARGO_PKG_VERSION"),
         &propylon_openapi::GatewayAnswers {
-            async_operations: &[],
+            async_operations: &async_operations(apis),
         },
     ) {
         Ok(doc) => Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
@@ -287,4 +287,14 @@ fn upstream_path(
         return None;
     }
     Some(template)
+}
+
+/// The operations that may answer 202 (`async: fallback | always`): the merged spec tells
+/// client generators so, as it tells them of 401, 403 and 429.
+fn async_operations(apis: &[RawApi]) -> Vec<&str> {
+    apis.iter()
+        .flat_map(|api| &api.operations)
+        .filter(|(_, op)| matches!(op.async_mode, Some(AsyncMode::Fallback | AsyncMode::Always)))
+        .map(|(id, _)| id.as_str())
+        .collect()
 }

@@ -339,8 +339,15 @@ paths:
         let errors = compile(&bad).err().unwrap();
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert_eq!(errors[0].line, Some(16), "{errors:#?}");
-        assert!(errors[0].message.contains("`/Name`"), "{}", errors[0].message);
-        let status = GOOD.replace("        request: { method: post, path: \"/crm/{id}\" }\n", "        response: { body: { id: \"$.path.id\" } }\n");
+        assert!(
+            errors[0].message.contains("`/Name`"),
+            "{}",
+            errors[0].message
+        );
+        let status = GOOD.replace(
+            "        request: { method: post, path: \"/crm/{id}\" }\n",
+            "        response: { body: { id: \"$.path.id\" } }\n",
+        );
         let errors = compile(&status).err().unwrap();
         assert!(errors[0].message.contains("reads only"), "{errors:#?}");
     }
@@ -466,6 +473,11 @@ paths:
             )
         });
         assert_eq!(compiled.snapshot.summary.operations, 2);
+        // `async: fallback` tells client generators of the 202; the other operation has none.
+        let spec: serde_json::Value =
+            serde_json::from_slice(&compiled.snapshot.merged_spec).unwrap();
+        assert!(spec["paths"]["/orders"]["post"]["responses"]["202"].is_object());
+        assert!(spec["paths"]["/customers/{id}"]["get"]["responses"]["202"].is_null());
         let warned: Vec<&str> = compiled
             .warnings
             .iter()
