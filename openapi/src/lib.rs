@@ -6,6 +6,7 @@
 
 pub mod merge;
 pub mod router;
+pub mod security;
 pub mod spec;
 pub mod template;
 pub mod validate;

@@ -18,6 +18,9 @@ pub enum ProblemKind {
     BackendTimeout,
     BadGateway,
     Unauthorized,
+    InvalidToken,
+    InsufficientScope,
+    TooManyRequests,
     InvalidConfig,
     Internal,
 }
@@ -34,7 +37,9 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::BackendUnreachable | ProblemKind::BadGateway => StatusCode::BAD_GATEWAY,
             ProblemKind::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::Unauthorized | ProblemKind::InvalidToken => StatusCode::UNAUTHORIZED,
+            ProblemKind::InsufficientScope => StatusCode::FORBIDDEN,
+            ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -54,6 +59,9 @@ impl ProblemKind {
             ProblemKind::BackendTimeout => "urn:propylon:problem:backend-timeout",
             ProblemKind::BadGateway => "urn:propylon:problem:bad-gateway",
             ProblemKind::Unauthorized => "urn:propylon:problem:unauthorized",
+            ProblemKind::TooManyRequests => "urn:propylon:problem:rate-limited",
+            ProblemKind::InvalidToken => "urn:propylon:problem:invalid-token",
+            ProblemKind::InsufficientScope => "urn:propylon:problem:insufficient-scope",
             ProblemKind::InvalidConfig => "urn:propylon:problem:invalid-config",
             ProblemKind::Internal => "urn:propylon:problem:internal",
         }
@@ -72,6 +80,9 @@ impl ProblemKind {
             ProblemKind::BackendTimeout => "Backend timed out",
             ProblemKind::BadGateway => "Bad answer from backend",
             ProblemKind::Unauthorized => "Unauthorized",
+            ProblemKind::TooManyRequests => "Too many requests",
+            ProblemKind::InvalidToken => "Invalid or missing credentials",
+            ProblemKind::InsufficientScope => "Insufficient scope",
             ProblemKind::InvalidConfig => "Invalid configuration",
             ProblemKind::Internal => "Internal gateway error",
         }

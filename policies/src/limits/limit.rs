@@ -1,0 +1,231 @@
+//! One limit (rate and/or quota) applied to a key: the decision and the headers of
+//! draft-ietf-httpapi-ratelimit-headers (structured-field form) that go with it.
+
+use super::quota::{counter_key_prefix, QuotaCounters};
+use super::rate::{RateLimiter, RateOutcome};
+use super::spec::{LimitSpec, QuotaSpec};
+use crate::problem::{Problem, ProblemKind};
+use governor::clock::{Clock, DefaultClock};
+use std::cell::RefCell;
+
+pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
+pub const RATELIMIT: &str = "ratelimit";
+pub const RETRY_AFTER: &str = "retry-after";
+
+/// The policy name of the rate part in the headers (the quota part uses its window's name).
+const BURST_POLICY: &str = "burst";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LimitDecision {
+    /// Carries `RateLimit-Policy` and `RateLimit` (empty when the limit has neither part).
+    Allow {
+        headers: Vec<(&'static str, String)>,
+    },
+    /// A 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit` in `problem.headers`.
+    Deny { problem: Problem },
+}
+
+/// A configured limit, e.g. the `default` one, a consumer's or an operation's override.
+/// Generic over governor's clock for tests; the gateway uses the default.
+pub struct Limit<C: Clock = DefaultClock> {
+    name: String,
+    spec: LimitSpec,
+    rate: Option<RateLimiter<C>>,
+    quota: Option<QuotaSpec>,
+    /// `<window>:<name>:`, the consumer is appended per request.
+    quota_key_prefix: String,
+    /// The whole `RateLimit-Policy` value when it does not depend on the date (only a month's
+    /// length does).
+    fixed_policy: Option<String>,
+}
+
+impl Limit<DefaultClock> {
+    pub fn new(name: &str, spec: &LimitSpec) -> Limit {
+        Limit::with_clock(name, spec, DefaultClock::default())
+    }
+}
+
+impl<C: Clock> Limit<C> {
+    pub fn with_clock(name: &str, spec: &LimitSpec, clock: C) -> Limit<C> {
+        let rate = spec
+            .rate
+            .zip(spec.effective_burst())
+            .map(|(rate, burst)| RateLimiter::with_clock(rate, burst, clock));
+        let quota = spec.quota;
+        let mut limit = Limit {
+            name: name.to_string(),
+            spec: spec.clone(),
+            rate,
+            quota,
+            quota_key_prefix: quota
+                .map(|q| counter_key_prefix(q.window, name))
+                .unwrap_or_default(),
+            fixed_policy: None,
+        };
+        if quota.is_none_or(|q| q.window != super::Window::Month) {
+            limit.fixed_policy = Some(limit.policy_header(0));
+        }
+        limit
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The spec this limit was built from: on a config reload, an unchanged spec lets the
+    /// gateway keep the limit and its rate state.
+    pub fn spec(&self) -> &LimitSpec {
+        &self.spec
+    }
+
+    /// Rate first (a request the rate refuses must not use up quota), then quota.
+    pub fn check(&self, key: &str, counters: &dyn QuotaCounters, now_unix: u64) -> LimitDecision {
+        let rate = self.rate.as_ref().map(|r| r.check(key));
+        if let Some(r) = rate.filter(|r| !r.allowed) {
+            return self.deny_rate(&r, now_unix);
+        }
+        let Some(quota) = self.quota else {
+            return match rate {
+                Some(r) => self.allow(
+                    BURST_POLICY,
+                    u64::from(r.remaining),
+                    r.reset_secs.into(),
+                    now_unix,
+                ),
+                None => LimitDecision::Allow {
+                    headers: Vec::new(),
+                },
+            };
+        };
+        let (start, end) = quota.window.bounds(now_unix);
+        let outcome = with_key(&self.quota_key_prefix, key, |k| {
+            counters.try_consume(k, start, quota.count)
+        });
+        let quota_reset = end.saturating_sub(now_unix);
+        if !outcome.allowed {
+            return self.deny_quota(quota, quota_reset, now_unix);
+        }
+        let quota_remaining = quota.count.saturating_sub(outcome.used);
+        // The most constraining policy is reported; on a tie the quota, which lasts longer.
+        match rate {
+            Some(r) if u64::from(r.remaining) < quota_remaining => self.allow(
+                BURST_POLICY,
+                r.remaining.into(),
+                r.reset_secs.into(),
+                now_unix,
+            ),
+            _ => self.allow(quota.window.name(), quota_remaining, quota_reset, now_unix),
+        }
+    }
+
+    /// Drops idle rate-limiter keys; the gateway calls it periodically.
+    pub fn evict_idle(&self) {
+        if let Some(r) = &self.rate {
+            r.evict_idle();
+        }
+    }
+
+    fn allow(&self, policy: &str, remaining: u64, reset: u64, now_unix: u64) -> LimitDecision {
+        LimitDecision::Allow {
+            headers: vec![
+                (RATELIMIT_POLICY, self.policy(now_unix)),
+                (RATELIMIT, format!("\"{policy}\";r={remaining};t={reset}")),
+            ],
+        }
+    }
+
+    fn deny_rate(&self, r: &RateOutcome, now_unix: u64) -> LimitDecision {
+        let detail = match self.spec.rate.zip(self.spec.effective_burst()) {
+            Some((rate, burst)) => format!(
+                "rate limit of \"{}\" exceeded ({}/{}, burst {burst}); retry in {} s",
+                self.name,
+                rate.count,
+                unit_name(rate.per_secs),
+                r.retry_after_secs
+            ),
+            None => format!("rate limit of \"{}\" exceeded", self.name),
+        };
+        self.deny(
+            detail,
+            r.retry_after_secs.into(),
+            BURST_POLICY,
+            r.reset_secs.into(),
+            now_unix,
+        )
+    }
+
+    fn deny_quota(&self, quota: QuotaSpec, reset: u64, now_unix: u64) -> LimitDecision {
+        let detail = format!(
+            "quota of \"{}\" exceeded ({} requests per {}); it resets in {reset} s, at the start of the next {} (UTC)",
+            self.name,
+            quota.count,
+            quota.window.name(),
+            quota.window.name()
+        );
+        self.deny(detail, reset.max(1), quota.window.name(), reset, now_unix)
+    }
+
+    fn deny(
+        &self,
+        detail: String,
+        retry_after: u64,
+        policy: &str,
+        reset: u64,
+        now_unix: u64,
+    ) -> LimitDecision {
+        let problem = Problem::new(ProblemKind::TooManyRequests, detail)
+            .with_header(RETRY_AFTER, retry_after.to_string())
+            .with_header(RATELIMIT_POLICY, self.policy(now_unix))
+            .with_header(RATELIMIT, format!("\"{policy}\";r=0;t={reset}"));
+        LimitDecision::Deny { problem }
+    }
+
+    fn policy(&self, now_unix: u64) -> String {
+        match &self.fixed_policy {
+            Some(p) => p.clone(),
+            None => self.policy_header(now_unix),
+        }
+    }
+
+    /// `"burst";q=<burst>;w=<rate period>, "<window>";q=<count>;w=<window length>`, each part
+    /// only when configured. A month's `w` is the length of the current month.
+    fn policy_header(&self, now_unix: u64) -> String {
+        let mut parts = Vec::with_capacity(2);
+        if let Some((rate, burst)) = self.spec.rate.zip(self.spec.effective_burst()) {
+            parts.push(format!("\"{BURST_POLICY}\";q={burst};w={}", rate.per_secs));
+        }
+        if let Some(q) = self.quota {
+            let (start, end) = q.window.bounds(now_unix);
+            parts.push(format!(
+                "\"{}\";q={};w={}",
+                q.window.name(),
+                q.count,
+                end - start
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+fn unit_name(per_secs: u32) -> &'static str {
+    match per_secs {
+        1 => "s",
+        60 => "m",
+        _ => "h",
+    }
+}
+
+/// Runs `f` on `prefix + key` built in a per-thread buffer: no allocation per request.
+fn with_key<T>(prefix: &str, key: &str, f: impl FnOnce(&str) -> T) -> T {
+    thread_local!(static BUF: RefCell<String> = const { RefCell::new(String::new()) });
+    BUF.with(|buf| {
+        // A re-entrant call (a QuotaCounters calling back into a Limit) gets its own string.
+        let Ok(mut buf) = buf.try_borrow_mut() else {
+            return f(&format!("{prefix}{key}"));
+        };
+        buf.clear();
+        buf.push_str(prefix);
+        buf.push_str(key);
+        f(&buf)
+    })
+}
