@@ -49,7 +49,7 @@ pub enum Command {
 }
 
 pub fn check(path: &Path) -> ExitCode {
-    match config::load(path, 0) {
+    match config::load(path, 0, &config::LimitReuse::new()) {
         Ok(compiled) => {
             print_diagnostics(&compiled.warnings);
             let s = compiled.snapshot.summary;
@@ -79,7 +79,7 @@ pub fn check(path: &Path) -> ExitCode {
 }
 
 pub fn openapi(path: &Path) -> ExitCode {
-    match config::load(path, 0) {
+    match config::load(path, 0, &config::LimitReuse::new()) {
         Ok(compiled) => {
             let doc: serde_json::Value =
                 serde_json::from_slice(&compiled.snapshot.merged_spec).unwrap_or_default();

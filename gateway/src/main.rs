@@ -5,6 +5,8 @@ mod admin;
 mod cli;
 mod config;
 mod exchange;
+mod housekeeping;
+mod jwks;
 mod logging;
 mod metrics;
 mod proxy;
@@ -12,6 +14,7 @@ mod reload;
 mod server;
 mod snapshot;
 mod state;
+mod store;
 
 use clap::Parser;
 use std::process::ExitCode;

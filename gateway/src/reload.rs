@@ -36,7 +36,9 @@ impl ConfigReloader {
         let _serial = self.lock.lock().await;
         let version = self.state.current().version + 1;
         let path = self.state.config_path.clone();
-        let compiled = tokio::task::spawn_blocking(move || config::load(&path, version))
+        // Limits whose spec is unchanged carry their counters over to the new snapshot.
+        let reuse = config::reusable(&self.state.current().limits);
+        let compiled = tokio::task::spawn_blocking(move || config::load(&path, version, &reuse))
             .await
             .unwrap_or_else(|e| {
                 Err(vec![Diagnostic::error(
@@ -86,8 +88,12 @@ impl ConfigReloader {
 fn warn_if_restart_needed(state: &GatewayState, next: &crate::snapshot::Snapshot) {
     let current = state.current();
     let (a, b) = (&current.server, &next.server);
-    if a.listen != b.listen || a.admin_listen != b.admin_listen || a.threads != b.threads {
-        tracing::warn!("server.listen, server.admin_listen and server.threads take effect on restart; the running listeners are kept");
+    if a.listen != b.listen
+        || a.admin_listen != b.admin_listen
+        || a.threads != b.threads
+        || a.store_path != b.store_path
+    {
+        tracing::warn!("server.listen, server.admin_listen, server.threads and store.path take effect on restart; the running ones are kept");
     }
 }
 

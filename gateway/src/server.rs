@@ -2,10 +2,12 @@
 
 use crate::admin::AdminApi;
 use crate::config;
+use crate::housekeeping::Housekeeping;
 use crate::metrics::Metrics;
 use crate::proxy::FacadeProxy;
 use crate::reload::{ConfigReloader, ReloadTriggers};
 use crate::state::GatewayState;
+use crate::store::EmbeddedStore;
 use anyhow::{anyhow, Context};
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::Server;
@@ -15,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
-    let compiled = config::load(config_path, 1).map_err(|errors| {
+    let compiled = config::load(config_path, 1, &config::LimitReuse::new()).map_err(|errors| {
         for e in &errors {
             tracing::error!(location = %e.location(), help = %e.help, "{}", e.message);
         }
@@ -31,11 +33,21 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     let settings = compiled.snapshot.server.clone();
     let metrics = Metrics::new().context("registering metrics")?;
+    let store = Arc::new(EmbeddedStore::open(&settings.store_path)?);
     let state = Arc::new(GatewayState::new(
         config_path.to_path_buf(),
         compiled.snapshot,
         metrics,
     ));
+    // A restart must not reset a day's quota.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let saved = store
+        .load_quota_counters()
+        .context("loading quota counters")?;
+    tracing::info!(store = %store.path.display(), counters = saved.len(), "embedded store open");
+    state.quota_counters.import(saved, now);
     let reloader = Arc::new(ConfigReloader::new(state.clone()));
 
     let conf = ServerConf {
@@ -70,6 +82,13 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         ReloadTriggers {
             reloader,
             state: state.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "housekeeping",
+        Housekeeping {
+            state: state.clone(),
+            store,
         },
     ));
 

@@ -5,12 +5,17 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::Method;
 use pingora_core::upstreams::peer::HttpPeer;
+use propylon_openapi::security::Security;
 use propylon_openapi::validate::RequestValidator;
 use propylon_openapi::{PathTemplate, RouteTable};
+use propylon_policies::auth::{ApiKeys, JwtVerifier, KeySet, TokenCache};
+use propylon_policies::limits::Limit;
 use propylon_policies::mapping::{BodyTemplate, Roots, StatusMap, ValueTemplate};
 use propylon_policies::xml::XmlShape;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::SystemTime;
 
 pub struct Snapshot {
@@ -26,6 +31,52 @@ pub struct Snapshot {
     /// The config file and every file it references: a change to any of them reloads.
     pub watched_files: Vec<PathBuf>,
     pub summary: Summary,
+    pub auth: AuthSettings,
+    pub limits: LimitPlan,
+}
+
+/// `auth:` compiled: who may call, and how to tell.
+pub struct AuthSettings {
+    pub verifier: Option<JwtVerifier>,
+    /// Keys from `jwks_file` and `hmac_secrets`; keys fetched from `jwks_url` live in
+    /// `GatewayState` so they survive reloads.
+    pub static_keys: KeySet,
+    pub jwks_url: Option<JwksSource>,
+    pub jwks_cooldown: Duration,
+    pub api_keys: ApiKeys,
+    pub consumer_claim: String,
+    pub token_cache: TokenCache,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            verifier: None,
+            static_keys: KeySet::default(),
+            jwks_url: None,
+            jwks_cooldown: Duration::from_secs(10),
+            api_keys: ApiKeys::default(),
+            consumer_claim: "sub".into(),
+            token_cache: TokenCache::new(1),
+        }
+    }
+}
+
+/// Where to fetch the JWKS from.
+pub struct JwksSource {
+    pub peer: HttpPeer,
+    pub authority: HeaderValue,
+    pub path: String,
+}
+
+/// `quotas:` compiled. Limits keep their counters across reloads when their spec is unchanged
+/// (see `LimitPlan::adopt`).
+#[derive(Default)]
+pub struct LimitPlan {
+    pub default: Option<Arc<Limit>>,
+    pub consumers: HashMap<String, Arc<Limit>>,
+    /// Every limit of the snapshot, operations' included, for the next reload to adopt.
+    pub all: Vec<Arc<Limit>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,6 +88,8 @@ pub struct Summary {
 
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
+    /// `store.path`, resolved from the config's folder (default `./data`).
+    pub store_path: PathBuf,
     pub listen: String,
     pub admin_listen: Option<String>,
     pub admin_token: Option<String>,
@@ -75,6 +128,10 @@ pub struct FacadeRoute {
     pub response: ResponseEdits,
     /// Which parts of the request context the operation's templates read.
     pub roots: Roots,
+    /// The spec's `security` for this operation.
+    pub security: Security,
+    /// The operation's own limit (`quotas:` on the operation), instead of the consumer's tier.
+    pub limit: Option<Arc<Limit>>,
 }
 
 /// What a buffered operation does with whole bodies.

@@ -1,8 +1,10 @@
 //! What the data plane, the admin API and the reloader share.
 
+use crate::jwks::JwksCache;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwap;
+use propylon_policies::limits::MemoryQuotaCounters;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,10 @@ pub struct GatewayState {
     reloader_ready: AtomicBool,
     pub config_path: PathBuf,
     pub metrics: Metrics,
+    /// Keys fetched from `auth.jwt.jwks_url`; kept across reloads.
+    pub jwks: JwksCache,
+    /// Quota counters, persisted by the embedded store; kept across reloads.
+    pub quota_counters: Arc<MemoryQuotaCounters>,
 }
 
 impl GatewayState {
@@ -27,6 +33,8 @@ impl GatewayState {
             reloader_ready: AtomicBool::new(false),
             config_path,
             metrics,
+            jwks: JwksCache::default(),
+            quota_counters: Arc::new(MemoryQuotaCounters::new()),
         }
     }
 

@@ -2,22 +2,27 @@
 
 use super::compile::Ctx;
 use super::diagnostic::Diagnostic;
+use super::limits::{self, LimitReuse};
 use super::raw::{AsyncMode, RawApi, RawOperation};
 use super::{edits, exchange};
-use crate::snapshot::{Backend, FacadeRoute};
+use crate::snapshot::{AuthSettings, Backend, FacadeRoute};
 use bytes::Bytes;
 use http::Method;
+use propylon_openapi::security::{operation_security, SchemeKind, Security};
 use propylon_openapi::validate::RequestValidator;
 use propylon_openapi::{
     merge_specs, FacadeSpec, MergeInput, PathTemplate, RouteTable, RouteTableBuilder, SpecError,
     SpecOperation,
 };
+use propylon_policies::limits::Limit;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub(super) struct CompiledApis {
     pub routes: RouteTable<Arc<FacadeRoute>>,
+    /// Operations' own limits, for the next reload to adopt.
+    pub limits: Vec<Arc<Limit>>,
     pub merged_spec: Bytes,
     pub spec_files: Vec<PathBuf>,
     pub operations: usize,
@@ -27,8 +32,16 @@ pub(super) fn compile(
     ctx: &mut Ctx<'_>,
     apis: &[RawApi],
     backends: &BTreeMap<String, Option<Arc<Backend>>>,
+    auth: &AuthSettings,
+    reuse: &LimitReuse,
 ) -> CompiledApis {
     let mut routes = RouteTableBuilder::new();
+    let mut limits = Vec::new();
+    let shared = Shared {
+        backends,
+        auth,
+        reuse,
+    };
     let mut specs = Vec::new();
     let mut spec_files = Vec::new();
     let mut operations = 0;
@@ -71,10 +84,11 @@ pub(super) fn compile(
                 );
                 continue;
             };
-            let Some(route) = compile_operation(ctx, &op_key, api, &spec, spec_op, op, backends)
+            let Some(route) = compile_operation(ctx, &op_key, api, &spec, spec_op, op, &shared)
             else {
                 continue;
             };
+            limits.extend(route.limit.iter().cloned());
             if let Err(e) = routes.insert(spec_op.method.clone(), &spec_op.path, Arc::new(route)) {
                 ctx.error(
                     &op_key,
@@ -126,6 +140,7 @@ pub(super) fn compile(
     };
     CompiledApis {
         routes: routes.build(),
+        limits,
         merged_spec,
         spec_files,
         operations,
@@ -158,6 +173,13 @@ fn load_spec(ctx: &mut Ctx<'_>, key: &str, path: &std::path::Path) -> Option<Fac
     }
 }
 
+/// What every operation is compiled against.
+struct Shared<'a> {
+    backends: &'a BTreeMap<String, Option<Arc<Backend>>>,
+    auth: &'a AuthSettings,
+    reuse: &'a LimitReuse,
+}
+
 fn compile_operation(
     ctx: &mut Ctx<'_>,
     key: &str,
@@ -165,8 +187,13 @@ fn compile_operation(
     spec: &FacadeSpec,
     spec_op: &SpecOperation,
     op: &RawOperation,
-    backends: &BTreeMap<String, Option<Arc<Backend>>>,
+    shared: &Shared<'_>,
 ) -> Option<FacadeRoute> {
+    let Shared {
+        backends,
+        auth,
+        reuse,
+    } = *shared;
     // A defined backend that failed to compile was reported where it is defined.
     let backend = backends.get(&op.backend).cloned().flatten();
     if !backends.contains_key(&op.backend) {
@@ -228,6 +255,16 @@ fn compile_operation(
             }
         }
     };
+    let security = security(ctx, key, spec, &spec_op.operation_id, auth);
+    let limit = op.quotas.as_ref().and_then(|raw| {
+        limits::limit(
+            ctx,
+            &format!("{key}.quotas"),
+            &spec_op.operation_id,
+            raw,
+            reuse,
+        )
+    });
     let backend_xml = backend.as_deref().and_then(|b| b.xml.clone());
     let mut roots = edits::roots(&headers, &query);
     let exchange = exchange::compile(ctx, key, op, validator.as_ref(), backend_xml, &mut roots);
@@ -243,7 +280,38 @@ fn compile_operation(
         exchange,
         response,
         roots,
+        security: security?,
+        limit,
     })
+}
+
+/// The spec's `security` for the operation, checked against what `auth:` can verify.
+fn security(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    spec: &FacadeSpec,
+    operation_id: &str,
+    auth: &AuthSettings,
+) -> Option<Security> {
+    let security = operation_security(spec, operation_id)
+        .map_err(|e| {
+            ctx.error(
+                key,
+                format!("the spec's security for `{operation_id}` is not usable: {e}"),
+                "use http bearer / oauth2 / openIdConnect (JWT) or apiKey in a header",
+            )
+        })
+        .ok()?;
+    if let Security::AnyOf(alternatives) = &security {
+        for requirement in alternatives.iter().flatten() {
+            match &requirement.kind {
+                SchemeKind::Jwt if auth.verifier.is_none() => ctx.error(key, format!("`{operation_id}` requires a JWT (scheme `{}`) but `auth.jwt` is not configured", requirement.scheme), "configure `auth.jwt` (issuer, audiences, algorithms, keys)"),
+                SchemeKind::ApiKeyHeader(_) if auth.api_keys.is_empty() => ctx.error(key, format!("`{operation_id}` requires an API key (scheme `{}`) but `auth.api_keys` is empty", requirement.scheme), "add `auth.api_keys: [{ consumer, key_sha256 }]`"),
+                _ => {}
+            }
+        }
+    }
+    Some(security)
 }
 
 fn upstream_path(

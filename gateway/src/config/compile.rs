@@ -2,9 +2,10 @@
 //! compiler does) before anything is published.
 
 use super::diagnostic::Diagnostic;
+use super::limits::{self, LimitReuse};
 use super::lines::LineIndex;
 use super::raw::{RawConfig, RawServer};
-use super::{apis, backends, env, later, redact, units};
+use super::{apis, auth, backends, env, later, redact, units};
 use crate::snapshot::{ServerSettings, Snapshot, Summary};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -99,7 +100,7 @@ impl Ctx<'_> {
 }
 
 /// Reads and compiles the config at `path`. Blocking: call it off the async runtime.
-pub fn load(path: &Path, version: u64) -> Result<Compiled, Vec<Diagnostic>> {
+pub fn load(path: &Path, version: u64, reuse: &LimitReuse) -> Result<Compiled, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Diagnostic::error(
             path,
@@ -108,13 +109,14 @@ pub fn load(path: &Path, version: u64) -> Result<Compiled, Vec<Diagnostic>> {
             "check the path given to --config and the file's permissions",
         )]
     })?;
-    compile_text(path, &text, version, |name| std::env::var(name).ok())
+    compile_text(path, &text, version, reuse, |name| std::env::var(name).ok())
 }
 
 pub(crate) fn compile_text(
     path: &Path,
     text: &str,
     version: u64,
+    reuse: &LimitReuse,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Compiled, Vec<Diagnostic>> {
     let text = env::substitute(text, lookup).map_err(|errs| {
@@ -139,14 +141,25 @@ pub(crate) fn compile_text(
         warnings: Vec::new(),
         max_body: DEFAULT_MAX_BODY,
     };
-    let server = server_settings(&mut ctx, &raw.server);
+    let server = server_settings(&mut ctx, &raw.server).map(|mut s| {
+        let store = raw
+            .store
+            .as_ref()
+            .and_then(|st| st.path.as_deref())
+            .unwrap_or("./data");
+        s.store_path = ctx.resolve(store);
+        s
+    });
     let backends = backends::compile(&mut ctx, &raw.backends);
-    let apis = apis::compile(&mut ctx, &raw.apis, &backends);
+    let mut watched_files = vec![path.to_path_buf()];
+    let auth = auth::compile(&mut ctx, raw.auth.as_ref(), &mut watched_files);
+    let mut limits = limits::plan(&mut ctx, raw.quotas.as_ref(), reuse);
+    let apis = apis::compile(&mut ctx, &raw.apis, &backends, &auth, reuse);
+    limits.all.extend(apis.limits.iter().cloned());
     later::check(&mut ctx, &raw);
     let redacted_config = redact::redact(serde_json::to_value(&raw).unwrap_or_default());
     match (server, ctx.errors.is_empty()) {
         (Some(server), true) => {
-            let mut watched_files = vec![path.to_path_buf()];
             watched_files.extend(apis.spec_files);
             let summary = Summary {
                 apis: raw.apis.len(),
@@ -163,6 +176,8 @@ pub(crate) fn compile_text(
                     redacted_config,
                     watched_files,
                     summary,
+                    auth,
+                    limits,
                 },
                 warnings: ctx.warnings,
             })
@@ -226,6 +241,7 @@ fn server_settings(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerSettings>
             .unwrap_or(1)
     });
     ok.then(|| ServerSettings {
+        store_path: PathBuf::new(),
         listen: raw.listen.clone(),
         admin_listen: raw.admin_listen.clone(),
         admin_token: raw.admin_token.clone(),
@@ -250,7 +266,7 @@ paths:
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
         let path = dir.path().join("propylon.yaml");
-        compile_text(&path, config, 1, |name| {
+        compile_text(&path, config, 1, &LimitReuse::new(), |name| {
             (name == "TOKEN").then(|| "t0k".to_string())
         })
     }
@@ -362,19 +378,17 @@ paths:
     }
 
     #[test]
-    fn sections_not_enforced_yet_warn() {
-        let with_auth = format!(
+    fn api_keys_need_digests_and_secured_operations_need_auth() {
+        let with_keys = format!(
             "{GOOD}auth:\n  api_keys:\n    - {{ consumer: c, key_sha256: {} }}\n",
             "a".repeat(64)
         );
-        let compiled = compile(&with_auth).unwrap();
-        assert!(compiled
-            .warnings
-            .iter()
-            .any(|w| w.message.contains("`auth` is not enforced yet")));
+        let compiled = compile(&with_keys).unwrap();
+        assert!(compiled.warnings.is_empty(), "{:?}", compiled.warnings);
         let bad_key =
             format!("{GOOD}auth:\n  api_keys:\n    - {{ consumer: c, key_sha256: plain }}\n");
-        assert!(compile(&bad_key).is_err());
+        let errors = compile(&bad_key).err().unwrap();
+        assert!(errors[0].message.contains("64 hex digits"), "{errors:#?}");
     }
     /// DESIGN.md's example config, every section of it (the key digest made a real one).
     const DESIGN_EXAMPLE: &str = r#"server:
@@ -450,6 +464,7 @@ alerts:
 
     #[test]
     fn the_design_example_parses_with_warnings_for_later_sections() {
+        // auth, quotas and the embedded store are enforced now: no warning for them.
         let spec = r#"
 openapi: "3.1.0"
 info: { title: t, version: "1" }
@@ -462,8 +477,11 @@ paths:
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("openapi")).unwrap();
         std::fs::write(dir.path().join("openapi/customers.yaml"), spec).unwrap();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        let jwks = include_str!("../../../tests/fixtures/jwks.json");
+        std::fs::write(dir.path().join("keys/jwks.json"), jwks).unwrap();
         let path = dir.path().join("propylon.yaml");
-        let compiled = compile_text(&path, DESIGN_EXAMPLE, 1, |n| {
+        let compiled = compile_text(&path, DESIGN_EXAMPLE, 1, &LimitReuse::new(), |n| {
             (n == "PROPYLON_ADMIN_TOKEN").then(|| "x".into())
         })
         .unwrap_or_else(|e| {
@@ -484,9 +502,6 @@ paths:
             .map(|w| w.message.as_str())
             .collect();
         for needle in [
-            "`store`",
-            "`auth`",
-            "`quotas`",
             "health checks",
             "maintenance",
             "`replay`",

@@ -1,4 +1,4 @@
-//! Sections whose behaviour comes in later releases (auth, quotas, jobs, mapping): checked
+//! Sections whose behaviour comes in later releases (jobs, health, maintenance): checked
 //! now so that `propylon check` catches typos, and announced with a warning so that nobody
 //! believes they are enforced. Never a silent ignore.
 
@@ -9,73 +9,16 @@ const NOT_YET: &str = "this release validates the section but does not enforce i
 
 pub(super) fn check(ctx: &mut Ctx<'_>, raw: &RawConfig) {
     if let Some(store) = &raw.store {
-        if store.kind == StoreKind::Redis && store.url.is_none() {
-            ctx.error(
-                "store.kind",
-                "`kind: redis` needs a `url`",
-                "add `url: redis://127.0.0.1:6379`",
-            );
-        }
-        ctx.warn(
-            "store",
-            "`store` is not used yet: durable jobs arrive in a later release",
-            NOT_YET,
-        );
-    }
-    if let Some(auth) = &raw.auth {
-        if let Some(jwt) = &auth.jwt {
-            for alg in &jwt.algorithms {
-                const ALLOWED: [&str; 9] = [
-                    "RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384", "PS512", "HS256",
-                ];
-                if !ALLOWED.contains(&alg.as_str()) {
-                    ctx.error(
-                        "auth.jwt.algorithms",
-                        format!("JWT algorithm `{alg}` is not allowed"),
-                        format!("use some of: {}", ALLOWED.join(", ")),
-                    );
-                }
-            }
-            if jwt.jwks_file.is_some() && jwt.jwks_url.is_some() {
+        if store.kind == StoreKind::Redis {
+            if store.url.is_none() {
                 ctx.error(
-                    "auth.jwt.jwks_url",
-                    "set either `jwks_file` or `jwks_url`, not both",
-                    "keep the one your identity provider publishes",
+                    "store.kind",
+                    "`kind: redis` needs a `url`",
+                    "add `url: redis://127.0.0.1:6379`",
                 );
             }
+            ctx.warn("store.kind", "`kind: redis` is not available yet: this node keeps its quota counters in the embedded store", NOT_YET);
         }
-        for (i, key) in auth.api_keys.iter().enumerate() {
-            let digest = &key.key_sha256;
-            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                ctx.error(
-                    &format!("auth.api_keys.{i}.key_sha256"),
-                    "`key_sha256` must be 64 hex digits (a SHA-256 digest, never the key)",
-                    "compute it with `printf %s \"$KEY\" | sha256sum`",
-                );
-            }
-        }
-        ctx.warn(
-            "auth",
-            "`auth` is not enforced yet: every operation is public in this release",
-            NOT_YET,
-        );
-    }
-    if let Some(quotas) = &raw.quotas {
-        let limits = quotas
-            .default
-            .iter()
-            .map(|l| ("default".to_string(), l))
-            .chain(
-                quotas
-                    .consumers
-                    .iter()
-                    .map(|(c, l)| (format!("consumers.{c}"), l)),
-            );
-        for (key, limit) in limits {
-            ctx.rate(&format!("quotas.{key}.rate"), limit.rate.as_deref());
-            ctx.rate(&format!("quotas.{key}.quota"), limit.quota.as_deref());
-        }
-        ctx.warn("quotas", "`quotas` are not enforced yet", NOT_YET);
     }
     for (name, backend) in &raw.backends {
         let key = format!("backends.{name}");

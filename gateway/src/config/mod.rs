@@ -2,6 +2,7 @@
 //! every fault with its file and line. Nothing is published unless everything compiled.
 
 mod apis;
+mod auth;
 mod backends;
 mod compile;
 pub mod diagnostic;
@@ -9,6 +10,7 @@ mod edits;
 mod env;
 mod exchange;
 mod later;
+mod limits;
 mod lines;
 pub mod raw;
 mod redact;
@@ -16,3 +18,4 @@ mod units;
 
 pub use compile::load;
 pub use diagnostic::Diagnostic;
+pub use limits::{reusable, LimitReuse};

@@ -78,6 +78,23 @@ pub struct RawJwt {
     pub jwks_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_claim: Option<String>,
+    /// Clock skew accepted on `exp` / `nbf` (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway: Option<String>,
+    /// Shortest time between two JWKS fetches triggered by unknown `kid`s (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_cooldown: Option<String>,
+    /// HS256 keys held in the config (use `${VAR}`), for IdPs that sign with a shared secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hmac_secrets: Vec<RawHmacSecret>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHmacSecret {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    pub secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -197,6 +214,9 @@ pub enum AsyncMode {
 #[serde(deny_unknown_fields)]
 pub struct RawOperation {
     pub backend: String,
+    /// This operation's own limit, instead of the consumer's tier (keyed by consumer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<RawLimit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<RawRequestMap>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,6 +8,13 @@ pub fn redact(mut config: Value) -> Value {
     if let Some(token) = config.pointer_mut("/server/admin_token") {
         *token = Value::String(REDACTED.into());
     }
+    if let Some(Value::Array(secrets)) = config.pointer_mut("/auth/jwt/hmac_secrets") {
+        for entry in secrets {
+            if let Some(secret) = entry.get_mut("secret") {
+                *secret = Value::String(REDACTED.into());
+            }
+        }
+    }
     if let Some(Value::Array(keys)) = config.pointer_mut("/auth/api_keys") {
         for key in keys {
             if let Some(digest) = key.get_mut("key_sha256") {

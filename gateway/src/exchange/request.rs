@@ -1,7 +1,7 @@
 //! The request side: body limit (413), content type (415), JSON and schema (400), mapping.
 
 use super::Outcome;
-use crate::proxy::upstream::{self, Forwarding};
+use crate::proxy::upstream::{self, Caller, Forwarding};
 use crate::snapshot::{BufferedExchange, FacadeRoute};
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
@@ -26,6 +26,7 @@ pub async fn prepare(
     route: &FacadeRoute,
     exchange: &BufferedExchange,
     params: &PathParams,
+    caller: &Caller<'_>,
     fwd: Forwarding<'_>,
 ) -> Result<std::result::Result<Prepared, Outcome>> {
     let body = match read_body(session, exchange.max_body).await? {
@@ -63,8 +64,8 @@ pub async fn prepare(
         req.uri.query(),
         &req.headers,
         json_body.clone(),
-        None,
-        None,
+        caller.claims_for(route.roots),
+        Some(caller.consumer),
     );
     let mut header = req.clone();
     upstream::rewrite(route, params, &mut header, &context, fwd)?;

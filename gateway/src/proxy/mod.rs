@@ -10,6 +10,8 @@
 //! - `fail_to_proxy`: gateway errors as problems (502 / 504 / 400).
 //! - `logging`: the access log line and the metrics.
 
+mod admission;
+use admission::Admission;
 mod respond;
 pub mod upstream;
 
@@ -53,10 +55,12 @@ impl FacadeProxy {
             request_id: &ctx.request_id,
             client_ip: client_ip(session),
         };
-        let prepared = match exchange::prepare(session, route, exchange, &ctx.params, fwd).await? {
-            Ok(prepared) => prepared,
-            Err(outcome) => return Ok(outcome),
-        };
+        let caller = ctx.caller();
+        let prepared =
+            match exchange::prepare(session, route, exchange, &ctx.params, &caller, fwd).await? {
+                Ok(prepared) => prepared,
+                Err(outcome) => return Ok(outcome),
+            };
         let answer = self
             .client
             .call(
@@ -79,7 +83,7 @@ impl FacadeProxy {
         let problem = problem
             .with_instance(session.req_header().uri.path())
             .with_request_id(ctx.request_id.clone());
-        respond::problem(session, &problem, &ctx.request_id).await?;
+        respond::problem(session, &problem, &ctx.request_id, &ctx.limit_headers).await?;
         Ok(true)
     }
 }
@@ -101,6 +105,20 @@ pub struct RequestCtx {
     route: Option<Arc<FacadeRoute>>,
     params: PathParams,
     request_id: String,
+    /// Set by admission: the API key's consumer, the token's consumer claim, or the address.
+    consumer: String,
+    claims: Option<Arc<Value>>,
+    /// `RateLimit-Policy` / `RateLimit`, on every answer of an admitted request.
+    limit_headers: Vec<(&'static str, String)>,
+}
+
+impl RequestCtx {
+    fn caller(&self) -> upstream::Caller<'_> {
+        upstream::Caller {
+            consumer: &self.consumer,
+            claims: self.claims.as_deref(),
+        }
+    }
 }
 
 #[async_trait]
@@ -114,6 +132,9 @@ impl ProxyHttp for FacadeProxy {
             route: None,
             params: PathParams::default(),
             request_id: String::new(),
+            consumer: String::new(),
+            claims: None,
+            limit_headers: Vec::new(),
         }
     }
 
@@ -158,6 +179,25 @@ impl ProxyHttp for FacadeProxy {
         let Some(route) = ctx.route.clone() else {
             return Ok(false);
         };
+        let snapshot = ctx.snapshot.clone().ok_or_else(upstream::no_route)?;
+        let ip = client_ip(session);
+        let admission = admission::admit(
+            &self.state,
+            &self.client,
+            &snapshot,
+            &route,
+            session.req_header(),
+            ip.as_deref(),
+        )
+        .await;
+        match admission {
+            Admission::Admit(admitted) => {
+                ctx.consumer = admitted.consumer;
+                ctx.claims = admitted.claims;
+                ctx.limit_headers = admitted.limit_headers;
+            }
+            Admission::Refuse(problem) => return self.respond_problem(session, ctx, problem).await,
+        }
         if let Some(validator) = &route.validator {
             let req = session.req_header();
             let errors = validator.validate_parameters(&ctx.params, req.uri.query(), &req.headers);
@@ -175,7 +215,7 @@ impl ProxyHttp for FacadeProxy {
         };
         match self.serve_buffered(session, ctx, &route, buffered).await? {
             Outcome::Answer(answer) => {
-                respond::answer(session, answer, &ctx.request_id).await?;
+                respond::answer(session, answer, &ctx.request_id, &ctx.limit_headers).await?;
                 Ok(true)
             }
             Outcome::Problem(problem) => self.respond_problem(session, ctx, problem).await,
@@ -217,8 +257,8 @@ impl ProxyHttp for FacadeProxy {
                 req.uri.query(),
                 &req.headers,
                 None,
-                None,
-                None,
+                ctx.caller().claims_for(route.roots),
+                Some(ctx.consumer.as_str()),
             )
         };
         upstream::rewrite(route, &ctx.params, upstream_request, &context, fwd)
@@ -245,6 +285,9 @@ impl ProxyHttp for FacadeProxy {
     ) -> Result<()> {
         if let Some(route) = &ctx.route {
             apply_response_edits(&route.response, upstream_response)?;
+        }
+        for (name, value) in &ctx.limit_headers {
+            upstream_response.insert_header(*name, value.as_str())?;
         }
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())
     }
@@ -284,7 +327,9 @@ impl ProxyHttp for FacadeProxy {
         }
         let code = problem.status;
         if session.response_written().is_none() {
-            if let Err(write_error) = respond::problem(session, &problem, &ctx.request_id).await {
+            if let Err(write_error) =
+                respond::problem(session, &problem, &ctx.request_id, &ctx.limit_headers).await
+            {
                 tracing::debug!(error = %write_error, "cannot send the error answer");
             }
         }

@@ -8,10 +8,21 @@ use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 use propylon_policies::problem::{Problem, CONTENT_TYPE};
 
-/// Writes `problem` as `application/problem+json`, with `X-Request-Id`.
-pub async fn problem(session: &mut Session, problem: &Problem, request_id: &str) -> Result<()> {
+/// Writes `problem` as `application/problem+json`, with `X-Request-Id` and `extra` headers
+/// (the caller's `RateLimit` fields).
+pub async fn problem(
+    session: &mut Session,
+    problem: &Problem,
+    request_id: &str,
+    extra: &[(&'static str, String)],
+) -> Result<()> {
     let mut header = ResponseHeader::build(problem.status_code(), Some(4))?;
+    // Appended: a problem may carry several challenges (`WWW-Authenticate: Bearer …` and
+    // `ApiKey …`).
     for (name, value) in &problem.headers {
+        header.append_header(*name, value.as_str())?;
+    }
+    for (name, value) in extra {
         header.insert_header(*name, value.as_str())?;
     }
     write(
@@ -56,10 +67,18 @@ async fn write(
 }
 
 /// Writes an answer shaped by the buffered exchange (mapped body, mapped status).
-pub async fn answer(session: &mut Session, answer: Answer, request_id: &str) -> Result<()> {
+pub async fn answer(
+    session: &mut Session,
+    answer: Answer,
+    request_id: &str,
+    extra: &[(&'static str, String)],
+) -> Result<()> {
     let mut header = ResponseHeader::build(answer.status, Some(answer.headers.len() + 2))?;
     for (name, value) in answer.headers {
         header.append_header(name, value)?;
+    }
+    for (name, value) in extra {
+        header.insert_header(*name, value.as_str())?;
     }
     header.insert_header(http::header::CONTENT_LENGTH, answer.body.len().to_string())?;
     header.insert_header("x-request-id", request_id)?;

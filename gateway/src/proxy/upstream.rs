@@ -6,8 +6,26 @@ use pingora_error::{Error, ErrorType, OrErr, Result};
 use pingora_http::RequestHeader;
 use propylon_openapi::PathParams;
 use propylon_policies::forwarding::forwarded_for;
+use propylon_policies::mapping::Roots;
 use propylon_policies::query::edit_query;
 use serde_json::Value;
+
+/// Who is calling, for templates that read `$.consumer` and `$.claims`.
+pub struct Caller<'a> {
+    pub consumer: &'a str,
+    pub claims: Option<&'a Value>,
+}
+
+impl Caller<'_> {
+    /// The claims for a request context, cloned only when a template reads them.
+    pub fn claims_for(&self, roots: Roots) -> Option<Value> {
+        if roots.claims {
+            self.claims.cloned()
+        } else {
+            None
+        }
+    }
+}
 
 pub struct Forwarding<'a> {
     pub request_id: &'a str,

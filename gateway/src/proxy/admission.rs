@@ -1,0 +1,151 @@
+//! Who is calling and may they: authentication and scopes from the spec's `security`, then
+//! the consumer's rate limit and quota. The answer is a decision: admit, or refuse with a
+//! problem (401 / 403 / 429).
+
+use crate::exchange::BackendClient;
+use crate::snapshot::{FacadeRoute, Snapshot};
+use crate::state::GatewayState;
+use http::header::AUTHORIZATION;
+use pingora_http::RequestHeader;
+use propylon_policies::auth::{
+    bearer_token, AuthFailure, AuthOutcome, Authenticator, Credentials, KeySet, TokenError,
+};
+use propylon_policies::limits::LimitDecision;
+use propylon_policies::Problem;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub enum Admission {
+    Admit(Admitted),
+    Refuse(Problem),
+}
+
+/// An admitted caller: the mapping context's `$.consumer` and `$.claims`, and the
+/// `RateLimit` headers its answer carries.
+pub struct Admitted {
+    pub consumer: String,
+    pub claims: Option<Arc<Value>>,
+    pub limit_headers: Vec<(&'static str, String)>,
+}
+
+pub async fn admit(
+    state: &GatewayState,
+    client: &BackendClient,
+    snapshot: &Snapshot,
+    route: &FacadeRoute,
+    req: &RequestHeader,
+    client_ip: Option<&str>,
+) -> Admission {
+    let now = unix_now();
+    let (consumer, claims) = match authenticate(state, client, snapshot, route, req, now)
+        .await
+        .unknown_key_denied()
+    {
+        AuthOutcome::Allowed(identity) => (identity.consumer, identity.claims),
+        // Anonymous callers share limits by address.
+        AuthOutcome::Public => (
+            format!("anonymous:{}", client_ip.unwrap_or("unknown")),
+            None,
+        ),
+        // Challenges name every scheme the operation accepts (Bearer, ApiKey).
+        AuthOutcome::Denied(failure) => {
+            return Admission::Refuse(failure.to_problem_for(&route.security))
+        }
+        // `unknown_key_denied` turned this into `Denied`; the arm keeps the match total.
+        AuthOutcome::UnknownKey(kid) => {
+            let failure = AuthFailure::InvalidToken(TokenError::UnknownKey(kid));
+            return Admission::Refuse(failure.to_problem_for(&route.security));
+        }
+    };
+    match limit(state, snapshot, route, &consumer, now) {
+        LimitDecision::Allow { headers } => Admission::Admit(Admitted {
+            consumer,
+            claims,
+            limit_headers: headers,
+        }),
+        LimitDecision::Deny { problem } => Admission::Refuse(problem),
+    }
+}
+
+async fn authenticate(
+    state: &GatewayState,
+    client: &BackendClient,
+    snapshot: &Snapshot,
+    route: &FacadeRoute,
+    req: &RequestHeader,
+    now: u64,
+) -> AuthOutcome {
+    let auth = &snapshot.auth;
+    let Some(source) = &auth.jwks_url else {
+        return try_authenticate(snapshot, route, req, &auth.static_keys, now);
+    };
+    match try_authenticate(snapshot, route, req, &state.jwks.keys(), now) {
+        // A kid we do not know: the IdP may have rotated its keys. Ask once more after a fetch.
+        AuthOutcome::UnknownKey(_) => {
+            state.jwks.refresh(client, source, auth.jwks_cooldown).await;
+            try_authenticate(snapshot, route, req, &state.jwks.keys(), now)
+        }
+        outcome => outcome,
+    }
+}
+
+/// One authentication attempt with `keys`; synchronous, so no borrow of the request lives
+/// across the JWKS fetch.
+fn try_authenticate(
+    snapshot: &Snapshot,
+    route: &FacadeRoute,
+    req: &RequestHeader,
+    keys: &KeySet,
+    now: u64,
+) -> AuthOutcome {
+    let auth = &snapshot.auth;
+    let bearer = req
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    let lookup = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let creds = Credentials {
+        bearer,
+        header: &lookup,
+    };
+    let authenticator = Authenticator {
+        verifier: auth.verifier.as_ref(),
+        keys,
+        cache: &auth.token_cache,
+        api_keys: &auth.api_keys,
+        consumer_claim: &auth.consumer_claim,
+    };
+    authenticator.authenticate(&route.security, &creds, now)
+}
+
+/// The operation's own limit (keyed by consumer and operation), else the consumer's tier,
+/// else the default; no limit configured admits with no headers.
+fn limit(
+    state: &GatewayState,
+    snapshot: &Snapshot,
+    route: &FacadeRoute,
+    consumer: &str,
+    now: u64,
+) -> LimitDecision {
+    let plan = &snapshot.limits;
+    let (limit, key) = match &route.limit {
+        Some(limit) => (limit, format!("{consumer}|{}", route.operation_id)),
+        None => match plan.consumers.get(consumer).or(plan.default.as_ref()) {
+            Some(limit) => (limit, consumer.to_string()),
+            None => {
+                return LimitDecision::Allow {
+                    headers: Vec::new(),
+                }
+            }
+        },
+    };
+    limit.check(&key, state.quota_counters.as_ref(), now)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
