@@ -35,7 +35,12 @@ impl BackgroundService for Housekeeping {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => {
-                    self.flush().await;
+                    // Saved in place: the runtime is about to stop and may not run a
+                    // spawned blocking task any more.
+                    let counters = &self.state.quota_counters;
+                    if let Err(e) = self.store.save_quota_counters(&counters.export()) {
+                        tracing::error!(error = %e, "cannot save quota counters at shutdown");
+                    }
                     return;
                 }
                 _ = flush.tick() => self.flush().await,

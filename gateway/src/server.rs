@@ -54,7 +54,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         threads: settings.threads,
         // Connection failures are answered (502/504) rather than retried elsewhere.
         max_retries: 1,
-        grace_period_seconds: Some(0),
+        // One second after SIGTERM for background services to finish (the last save of quota
+        // counters); requests in flight get `graceful_shutdown_timeout_seconds`.
+        grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(5),
         ..ServerConf::default()
     };

@@ -1297,3 +1297,76 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         data = &data[size + 2..];
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Restarting the gateway (auth and limits tests): SIGTERM, then the same folder, ports and
+// config again, so that state kept under `store.path` must survive.
+// ---------------------------------------------------------------------------------------
+
+impl Gateway {
+    /// Sends SIGTERM and waits (at most `max`) for the process to exit; returns its exit
+    /// status. Panics, after a SIGKILL, if it did not exit in time.
+    pub fn terminate(&mut self, max: Duration) -> std::process::ExitStatus {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
+        }
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill -TERM");
+        assert!(sent.success(), "kill -TERM {} failed", self.pid());
+        let deadline = Instant::now() + max;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "propylon did not exit within {max:?} of SIGTERM; log:\n{}",
+                        self.log()
+                    );
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => panic!("waiting for propylon: {e}"),
+            }
+        }
+    }
+
+    /// Stops the gateway with SIGTERM (at most 20 s) and starts `propylon run` again in the
+    /// same folder, on the same ports, with the same config file (as it is now on disk);
+    /// waits until it is ready. The log file is appended to. Extra arguments given at the
+    /// first start are not repeated.
+    pub fn restart(&mut self) {
+        self.terminate(Duration::from_secs(20));
+        for addr in [self.listen, self.admin] {
+            let free = poll_until(Duration::from_secs(10), Duration::from_millis(50), || {
+                TcpListener::bind(addr).ok().map(drop)
+            });
+            assert!(
+                free.is_some(),
+                "port {addr} still in use 10 s after the gateway exited"
+            );
+        }
+        let log_path = self.dir.path().join("gateway.log");
+        let mut log = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log_path)
+            .expect("open gateway.log for appending");
+        let _ = writeln!(log, "===== restarted by the test =====");
+        let log_err = log.try_clone().expect("clone log handle");
+        self.child = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(self.config_path())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .expect("spawn the propylon binary again");
+        self.wait_ready();
+    }
+}
