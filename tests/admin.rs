@@ -6,12 +6,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn echo_gateway() -> (MockBackend, Gateway) {
-    let backend = MockBackend::start(echo_router());
-    let gateway = Gateway::start_with_files(&customers_config(&backend.url()), &customers_files());
-    (backend, gateway)
-}
-
 const ADMIN_ROUTES: [(&str, &str); 4] = [
     ("GET", "/admin/health"),
     ("GET", "/admin/config"),

@@ -34,9 +34,7 @@ const ISSUER: &str = "https://idp.test/";
 const AUDIENCE: &str = "propylon-e2e";
 /// The HS256 secret of kid `hs1` (test-only, ≥ 32 bytes).
 const HMAC_SECRET: &str = "e2e-hmac-secret-hs1-0123456789-abcdefghij";
-/// The API key of consumer `erp-batch` (test-only) and its SHA-256.
-const API_KEY: &str = "e2e-erp-batch-key-9Vb3LqT0";
-const API_KEY_SHA256: &str = "ce3f18705d5e119c20ba9297ae14dff2b2b0d526ee299909f73555773c7ce85b";
+// The API key of consumer `erp-batch`, `API_KEY` / `API_KEY_SHA256`, comes from `common`.
 
 const INVALID_TOKEN: &str = "urn:propylon:problem:invalid-token";
 const INSUFFICIENT_SCOPE: &str = "urn:propylon:problem:insufficient-scope";
@@ -375,6 +373,32 @@ fn assert_passes(
     backend.last()
 }
 
+/// `assert_passes` with `Authorization: Bearer TOKEN` as the only header.
+fn assert_token_passes(
+    gw: &Gateway,
+    backend: &RecordingBackend,
+    what: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+) -> Recorded {
+    let auth = bearer(token);
+    assert_passes(gw, backend, what, method, path, &[("authorization", &auth)])
+}
+
+/// `assert_invalid_token` with `Authorization: Bearer TOKEN` as the only header.
+fn assert_token_refused(
+    gw: &Gateway,
+    backend: &RecordingBackend,
+    what: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+) {
+    let auth = bearer(token);
+    assert_invalid_token(gw, backend, what, method, path, &[("authorization", &auth)]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------
@@ -435,15 +459,8 @@ fn valid_rs256_es256_hs256_tokens_pass_and_backend_sees_consumer_and_claims() {
         ("ES256 kid ec1", es256("bob", None), "bob"),
         ("HS256 kid hs1", hs256("carol", None), "carol"),
     ] {
+        assert_token_passes(&gw, &backend, what, "GET", "/orders", &token);
         let auth = bearer(&token);
-        assert_passes(
-            &gw,
-            &backend,
-            what,
-            "GET",
-            "/orders",
-            &[("authorization", &auth)],
-        );
         let got = assert_passes(
             &gw,
             &backend,
@@ -474,26 +491,24 @@ fn leeway_accepts_slightly_expired_and_slightly_early_tokens() {
     let now = now();
     let mut c = claims("alice", None);
     c["exp"] = json!(now - 10);
-    let auth = bearer(&sign(Algorithm::RS256, Some("rsa1"), &rsa1(), &c));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "expired 10 s ago, leeway 30 s",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &sign(Algorithm::RS256, Some("rsa1"), &rsa1(), &c),
     );
 
     let mut c = claims("alice", None);
     c["nbf"] = json!(now + 10);
-    let auth = bearer(&sign(Algorithm::RS256, Some("rsa1"), &rsa1(), &c));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "valid in 10 s, leeway 30 s",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &sign(Algorithm::RS256, Some("rsa1"), &rsa1(), &c),
     );
 }
 
@@ -613,23 +628,8 @@ fn bad_tokens_get_401_invalid_token_and_never_reach_the_backend() {
     ));
 
     for (what, token) in &cases {
-        let auth = bearer(token);
-        assert_invalid_token(
-            &gw,
-            &backend,
-            what,
-            "GET",
-            "/orders",
-            &[("authorization", &auth)],
-        );
-        assert_invalid_token(
-            &gw,
-            &backend,
-            what,
-            "GET",
-            "/whoami",
-            &[("authorization", &auth)],
-        );
+        assert_token_refused(&gw, &backend, what, "GET", "/orders", token);
+        assert_token_refused(&gw, &backend, what, "GET", "/whoami", token);
     }
     assert_eq!(
         backend.call_count(),
@@ -638,14 +638,13 @@ fn bad_tokens_get_401_invalid_token_and_never_reach_the_backend() {
     );
 
     // The gateway still serves good tokens afterwards.
-    let auth = bearer(&rs256("alice", None));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "good token after the attacks",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &rs256("alice", None),
     );
 }
 
@@ -684,35 +683,32 @@ fn scopes_from_the_spec_give_403_when_missing() {
     }
 
     // `scope`, space-separated.
-    let auth = bearer(&rs256("alice", Some("orders:read orders:write")));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "scope has orders:write",
         "POST",
         "/orders",
-        &[("authorization", &auth)],
+        &rs256("alice", Some("orders:read orders:write")),
     );
-    let auth = bearer(&hs256("alice", Some("orders:write")));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "HS256, scope orders:write",
         "POST",
         "/orders",
-        &[("authorization", &auth)],
+        &hs256("alice", Some("orders:write")),
     );
     // `scp` as a list.
     let mut c = claims("alice", None);
     c["scp"] = json!(["orders:read", "orders:write"]);
-    let auth = bearer(&sign(Algorithm::ES256, Some("ec1"), &ec1(), &c));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "scp list has orders:write",
         "POST",
         "/orders",
-        &[("authorization", &auth)],
+        &sign(Algorithm::ES256, Some("ec1"), &ec1(), &c),
     );
     // The other alternative of the same operation: an API key.
     assert_passes(
@@ -866,36 +862,33 @@ fn jwks_url_rotation_accepts_the_new_key_after_refetch() {
     let mut jwks = JwksMock::start(JWKS);
     let (gw, backend) = start_with_jwks_url(&jwks, "0s");
 
-    let auth = bearer(&rs256("alice", None));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "rsa1 from the JWKS URL",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &rs256("alice", None),
     );
-    let auth = bearer(&es256("alice", None));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "ec1 from the JWKS URL",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &es256("alice", None),
     );
     assert!(jwks.hits() >= 1, "the JWKS URL was never fetched");
 
     // rsa2 is not published yet: refetching (cooldown 0 s) does not find it.
     let hits = jwks.hits();
-    let auth = bearer(&rsa2_token("alice"));
-    assert_invalid_token(
+    assert_token_refused(
         &gw,
         &backend,
         "rsa2 before rotation",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &rsa2_token("alice"),
     );
     assert!(
         jwks.hits() > hits,
@@ -906,14 +899,13 @@ fn jwks_url_rotation_accepts_the_new_key_after_refetch() {
 
     // The IdP rotates: the very next token signed by rsa2 is accepted.
     jwks.serve(200, JWKS_ROTATED);
-    let auth = bearer(&rsa2_token("alice"));
-    let got = assert_passes(
+    let got = assert_token_passes(
         &gw,
         &backend,
         "rsa2 after rotation",
         "GET",
         "/whoami",
-        &[("authorization", &auth)],
+        &rsa2_token("alice"),
     );
     assert_eq!(got.header("x-sub").as_deref(), Some("alice"));
 
@@ -924,72 +916,53 @@ fn jwks_url_rotation_accepts_the_new_key_after_refetch() {
         ("rsa2 while JWKS answers 500", rsa2_token("bob")),
         ("ec1 while JWKS answers 500", es256("bob", None)),
     ] {
-        let auth = bearer(&token);
-        assert_passes(
-            &gw,
-            &backend,
-            what,
-            "GET",
-            "/orders",
-            &[("authorization", &auth)],
-        );
+        assert_token_passes(&gw, &backend, what, "GET", "/orders", &token);
     }
     // An unknown kid while the endpoint fails is still a 401 (not a 5xx).
-    let auth = bearer(&sign(
-        Algorithm::RS256,
-        Some("rsa9"),
-        &rsa1(),
-        &claims("bob", None),
-    ));
-    assert_invalid_token(
+    assert_token_refused(
         &gw,
         &backend,
         "unknown kid while JWKS answers 500",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &sign(
+            Algorithm::RS256,
+            Some("rsa9"),
+            &rsa1(),
+            &claims("bob", None),
+        ),
     );
     // ... and it did not throw the stale keys away.
-    let auth = bearer(&rsa2_token("bob"));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "rsa2 after a failed refetch",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &rsa2_token("bob"),
     );
 
     // The endpoint goes away entirely.
     jwks.stop();
-    let auth = bearer(&sign(
-        Algorithm::ES256,
-        Some("ec7"),
-        &ec1(),
-        &claims("carol", None),
-    ));
-    assert_invalid_token(
+    assert_token_refused(
         &gw,
         &backend,
         "unknown kid while JWKS is down",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &sign(
+            Algorithm::ES256,
+            Some("ec7"),
+            &ec1(),
+            &claims("carol", None),
+        ),
     );
     for (what, token) in [
         ("rsa1 while JWKS is down", rs256("carol", None)),
         ("rsa2 while JWKS is down", rsa2_token("carol")),
         ("ec1 while JWKS is down", es256("carol", None)),
     ] {
-        let auth = bearer(&token);
-        assert_passes(
-            &gw,
-            &backend,
-            what,
-            "GET",
-            "/orders",
-            &[("authorization", &auth)],
-        );
+        assert_token_passes(&gw, &backend, what, "GET", "/orders", &token);
     }
 }
 
@@ -997,14 +970,13 @@ fn jwks_url_rotation_accepts_the_new_key_after_refetch() {
 fn jwks_refetch_on_unknown_kids_respects_the_cooldown() {
     let jwks = JwksMock::start(JWKS);
     let (gw, backend) = start_with_jwks_url(&jwks, "60s");
-    let auth = bearer(&rs256("alice", None));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "rsa1 from the JWKS URL",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &rs256("alice", None),
     );
     let hits = jwks.hits();
     assert!(hits >= 1, "the JWKS URL was never fetched");
@@ -1012,19 +984,13 @@ fn jwks_refetch_on_unknown_kids_respects_the_cooldown() {
     // A flood of unknown kids must not turn into a flood of JWKS fetches.
     for i in 0..20 {
         let kid = format!("unknown-{i}");
-        let auth = bearer(&sign(
-            Algorithm::RS256,
-            Some(&kid),
-            &rsa1(),
-            &claims("eve", None),
-        ));
-        assert_invalid_token(
+        assert_token_refused(
             &gw,
             &backend,
             &format!("unknown kid #{i}"),
             "GET",
             "/orders",
-            &[("authorization", &auth)],
+            &sign(Algorithm::RS256, Some(&kid), &rsa1(), &claims("eve", None)),
         );
     }
     assert!(
@@ -1034,27 +1000,25 @@ fn jwks_refetch_on_unknown_kids_respects_the_cooldown() {
     );
     // Within the cooldown, a newly published key is not fetched yet: rsa2 stays unknown.
     jwks.serve(200, JWKS_ROTATED);
-    let auth = bearer(&rsa2_token("alice"));
-    assert_invalid_token(
+    assert_token_refused(
         &gw,
         &backend,
         "rsa2 within the cooldown",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &rsa2_token("alice"),
     );
     assert!(
         jwks.hits() <= hits + 1,
         "JWKS fetched again within the cooldown"
     );
     // Known keys are unaffected.
-    let auth = bearer(&es256("alice", None));
-    assert_passes(
+    assert_token_passes(
         &gw,
         &backend,
         "ec1 within the cooldown",
         "GET",
         "/orders",
-        &[("authorization", &auth)],
+        &es256("alice", None),
     );
 }

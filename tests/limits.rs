@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 
 use common::*;
 
-/// The API key of consumer `erp-batch` (test-only) and its SHA-256.
-const API_KEY: &str = "e2e-erp-batch-key-9Vb3LqT0";
-const API_KEY_SHA256: &str = "ce3f18705d5e119c20ba9297ae14dff2b2b0d526ee299909f73555773c7ce85b";
+// The API key of consumer `erp-batch`, `API_KEY` / `API_KEY_SHA256`, comes from `common`.
 
 const RATE_LIMITED: &str = "urn:propylon:problem:rate-limited";
 

@@ -159,6 +159,14 @@ fn setup() -> Setup {
     }
 }
 
+/// `GET path`, asserting a 200 (with the body in the message if not).
+#[track_caller]
+fn get_ok(gw: &Gateway, path: &str) -> Resp {
+    let resp = gw.get(path);
+    assert_eq!(resp.status, 200, "GET {path}: body: {}", resp.text());
+    resp
+}
+
 fn assert_json_content_type(resp: &Resp) {
     let content_type = resp.header("content-type").unwrap_or_default();
     assert!(
@@ -186,8 +194,7 @@ fn assert_consistent_length(resp: &Resp) {
 #[test]
 fn request_body_is_rendered_from_path_param_with_json_headers() {
     let s = setup();
-    let resp = s.gw.get("/customers/42");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    get_ok(&s.gw, "/customers/42");
 
     assert_eq!(s.crm.call_count(), 1);
     let seen = s.crm.last();
@@ -269,8 +276,7 @@ fn mapped_request_still_carries_the_request_id() {
 #[test]
 fn header_set_from_a_missing_client_header_is_left_out() {
     let s = setup();
-    let resp = s.gw.get("/customers/42");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    get_ok(&s.gw, "/customers/42");
     let seen = s.crm.last();
     assert_eq!(seen.header_all("x-legacy-app"), vec!["propylon"]);
     assert!(
@@ -283,8 +289,7 @@ fn header_set_from_a_missing_client_header_is_left_out() {
 #[test]
 fn query_is_set_removed_and_renamed_keeping_other_params() {
     let s = setup();
-    let resp = s.gw.get("/customers/42?lang=de&debug=1&keep=yes");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    get_ok(&s.gw, "/customers/42?lang=de&debug=1&keep=yes");
     let seen = s.crm.last();
     assert_eq!(
         seen.query_pairs(),
@@ -301,8 +306,7 @@ fn query_is_set_removed_and_renamed_keeping_other_params() {
 #[test]
 fn query_set_applies_without_a_client_query() {
     let s = setup();
-    let resp = s.gw.get("/customers/42");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    get_ok(&s.gw, "/customers/42");
     assert_eq!(s.crm.last().query.as_deref(), Some("format=json"));
 }
 
@@ -314,12 +318,7 @@ fn each_maps_array_elements_and_default_fills_missing_qty() {
         "items": [ { "sku": "A-1", "qty": 3 }, { "sku": "B-2" }, { "sku": "C-3", "qty": 0 } ],
         "note": "not mapped"
     });
-    let resp = s.gw.request(
-        "POST",
-        "/orders",
-        &[("content-type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    );
+    let resp = s.gw.post_json("/orders", body.to_string().as_bytes());
     assert_eq!(resp.status, 200, "body: {}", resp.text());
 
     assert_eq!(s.erp.call_count(), 1);
@@ -352,12 +351,7 @@ fn each_maps_array_elements_and_default_fills_missing_qty() {
 fn request_field_whose_path_finds_nothing_is_left_out() {
     let s = setup();
     let body = json!({ "items": [ { "sku": "A-1" } ] });
-    let resp = s.gw.request(
-        "POST",
-        "/orders",
-        &[("content-type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    );
+    let resp = s.gw.post_json("/orders", body.to_string().as_bytes());
     assert_eq!(resp.status, 200, "body: {}", resp.text());
     assert_eq!(
         s.erp.last().body_json(),
@@ -378,8 +372,7 @@ fn response_body_and_headers_are_mapped() {
             .with_header("x-internal", "node-7/db-3")
             .with_header("x-kept", "k"),
     );
-    let resp = s.gw.get("/customers/42");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let resp = get_ok(&s.gw, "/customers/42");
     assert_json_content_type(&resp);
     assert_consistent_length(&resp);
     assert_eq!(
@@ -405,8 +398,7 @@ fn response_default_fills_and_missing_fields_are_left_out() {
     let s = setup();
     s.crm
         .set_reply(Reply::json(200, json!({ "CustId": "42", "Contact": {} })));
-    let resp = s.gw.get("/customers/42");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let resp = get_ok(&s.gw, "/customers/42");
     assert_json_content_type(&resp);
     assert_eq!(resp.json(), json!({ "id": "42", "phone": "unknown" }));
 }
@@ -416,8 +408,7 @@ fn response_template_reads_status_and_headers() {
     let s = setup();
     s.crm
         .set_reply(Reply::json(200, json!({ "CustId": "42" })).with_header("etag", "\"v7\""));
-    let resp = s.gw.get("/customers/42/meta");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let resp = get_ok(&s.gw, "/customers/42/meta");
     assert_eq!(
         resp.json(),
         json!({ "id": "42", "code": 200, "etag": "\"v7\"" })
@@ -512,8 +503,7 @@ fn errors_pass_relays_a_non_json_error_page() {
 #[test]
 fn errors_pass_still_maps_successful_answers() {
     let s = setup();
-    let resp = s.gw.get("/customers/42/raw");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let resp = get_ok(&s.gw, "/customers/42/raw");
     assert_json_content_type(&resp);
     assert_eq!(resp.json(), json!({ "id": "42" }));
 }
@@ -547,8 +537,7 @@ fn soap_invoice_reply(pretty: bool) -> Reply {
 fn xml_backend_gets_a_soap11_envelope_and_client_gets_json() {
     let s = setup();
     s.billing.set_reply(soap_invoice_reply(false));
-    let resp = s.gw.get("/invoices/77");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let resp = get_ok(&s.gw, "/invoices/77");
 
     assert_eq!(s.billing.call_count(), 1);
     let seen = s.billing.last();
@@ -587,8 +576,7 @@ fn xml_backend_gets_a_soap11_envelope_and_client_gets_json() {
 fn xml_answer_with_indentation_maps_the_same() {
     let s = setup();
     s.billing.set_reply(soap_invoice_reply(true));
-    let resp = s.gw.get("/invoices/77");
-    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    let resp = get_ok(&s.gw, "/invoices/77");
     assert_json_content_type(&resp);
     assert_eq!(resp.json(), json!({ "number": "77", "total": "12.50" }));
 }
@@ -693,11 +681,9 @@ fn facade_story_everything_differs_from_the_legacy_backend() {
     );
 
     // The client speaks the clean facade: POST /v2/members, flat lower-case JSON.
-    let resp = gw.request(
-        "POST",
+    let resp = gw.post_json(
         "/v2/members",
-        &[("content-type", "application/json")],
-        Some(br#"{"name":"Ada Lovelace","email":"ada@example.com"}"#),
+        br#"{"name":"Ada Lovelace","email":"ada@example.com"}"#,
     );
 
     // The legacy system saw its own dialect.
@@ -737,11 +723,9 @@ fn facade_story_everything_differs_from_the_legacy_backend() {
         "text/html",
         b"<html><body><h1>Internal Server Error</h1><pre>ORA-00001: unique constraint (MBR.PK_MBR) violated</pre></body></html>",
     ));
-    let resp = gw.request(
-        "POST",
+    let resp = gw.post_json(
         "/v2/members",
-        &[("content-type", "application/json")],
-        Some(br#"{"name":"Ada Lovelace","email":"ada@example.com","tier":"GOLD"}"#),
+        br#"{"name":"Ada Lovelace","email":"ada@example.com","tier":"GOLD"}"#,
     );
     assert_eq!(legacy.call_count(), 2);
     assert_eq!(legacy.last().body_json()["MbrRec"]["Lvl"], "GOLD");

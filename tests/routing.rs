@@ -8,13 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A gateway for the customers API in front of an echo backend.
-fn echo_gateway() -> (MockBackend, Gateway) {
-    let backend = MockBackend::start(echo_router());
-    let gateway = Gateway::start_with_files(&customers_config(&backend.url()), &customers_files());
-    (backend, gateway)
-}
-
 #[test]
 fn mapped_operation_reaches_backend_with_mapped_method_path_and_query() {
     let (_backend, gw) = echo_gateway();
@@ -64,12 +57,7 @@ fn path_parameter_is_percent_encoded_when_substituted() {
 fn json_body_passes_through_unchanged() {
     let (_backend, gw) = echo_gateway();
     let body = r#"{"name":"Ada Lovelace","tags":["a","b"],"n":1.5}"#;
-    let resp = gw.request(
-        "POST",
-        "/customers",
-        &[("content-type", "application/json")],
-        Some(body.as_bytes()),
-    );
+    let resp = gw.post_json("/customers", body.as_bytes());
     assert_eq!(resp.status, 200, "body: {}", resp.text());
     let seen = resp.json();
     assert_eq!(seen["method"], "POST");

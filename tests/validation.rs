@@ -180,6 +180,17 @@ fn order_body_of_len(len: usize) -> Vec<u8> {
     body
 }
 
+/// `POST /orders` with a JSON body sent chunked, `chunk` bytes per chunk, on a raw connection.
+fn post_json_chunked(gw: &Gateway, body: &[u8], chunk: usize) -> RawResp {
+    let mut request = format!(
+        "POST /orders HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        gw.listen
+    )
+    .into_bytes();
+    request.extend_from_slice(&chunked_body(body, chunk));
+    raw_http(gw.listen, &request)
+}
+
 // ---------------------------------------------------------------------------------------
 // Parameters
 // ---------------------------------------------------------------------------------------
@@ -279,12 +290,7 @@ fn a_body_with_several_faults_is_one_400_listing_each() {
             { "qty": 0 }
         ]
     });
-    let resp = s.gw.request(
-        "POST",
-        "/orders",
-        &[("content-type", "application/json")],
-        Some(body.to_string().as_bytes()),
-    );
+    let resp = s.gw.post_json("/orders", body.to_string().as_bytes());
     let errors = invalid_request_errors(&resp);
     let found: BTreeSet<String> = errors.iter().map(|(p, _)| p.clone()).collect();
     assert_eq!(
@@ -310,12 +316,7 @@ fn invalid_json_is_a_400_at_body() {
         b"not json at all",
         b"",
     ] {
-        let resp = s.gw.request(
-            "POST",
-            "/orders",
-            &[("content-type", "application/json")],
-            Some(bad),
-        );
+        let resp = s.gw.post_json("/orders", bad);
         assert_eq!(
             pointers(&resp),
             set(&["/body"]),
@@ -374,12 +375,7 @@ fn json_with_charset_is_accepted_and_mapped() {
 fn body_at_the_limit_passes_and_one_byte_more_is_a_413() {
     let s = setup();
     let at_limit = order_body_of_len(2048);
-    let resp = s.gw.request(
-        "POST",
-        "/orders",
-        &[("content-type", "application/json")],
-        Some(&at_limit),
-    );
+    let resp = s.gw.post_json("/orders", &at_limit);
     assert_eq!(
         resp.status,
         200,
@@ -389,12 +385,7 @@ fn body_at_the_limit_passes_and_one_byte_more_is_a_413() {
     assert_eq!(s.inv.call_count(), 1);
 
     let over = order_body_of_len(2049);
-    let resp = s.gw.request(
-        "POST",
-        "/orders",
-        &[("content-type", "application/json")],
-        Some(&over),
-    );
+    let resp = s.gw.post_json("/orders", &over);
     let problem = assert_problem(&resp, 413);
     assert_eq!(problem["type"], "urn:propylon:problem:payload-too-large");
     assert_eq!(s.inv.call_count(), 1, "a 413 must not reach the backend");
@@ -404,13 +395,7 @@ fn body_at_the_limit_passes_and_one_byte_more_is_a_413() {
 fn chunked_body_over_the_limit_is_a_413() {
     let s = setup();
     let body = order_body_of_len(6000);
-    let mut request = format!(
-        "POST /orders HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        s.gw.listen
-    )
-    .into_bytes();
-    request.extend_from_slice(&chunked_body(&body, 500));
-    let resp = raw_http(s.gw.listen, &request).into_resp();
+    let resp = post_json_chunked(&s.gw, &body, 500).into_resp();
     let problem = assert_problem(&resp, 413);
     assert_eq!(problem["type"], "urn:propylon:problem:payload-too-large");
     assert_eq!(s.inv.call_count(), 0, "calls: {:?}", s.inv.calls());
@@ -420,13 +405,7 @@ fn chunked_body_over_the_limit_is_a_413() {
 fn chunked_body_under_the_limit_is_validated_and_mapped() {
     let s = setup();
     let body = br#"{"customer":"C-9","items":[{"sku":"Z","qty":4}]}"#;
-    let mut request = format!(
-        "POST /orders HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        s.gw.listen
-    )
-    .into_bytes();
-    request.extend_from_slice(&chunked_body(body, 7));
-    let resp = raw_http(s.gw.listen, &request);
+    let resp = post_json_chunked(&s.gw, body, 7);
     assert_eq!(resp.status, 200, "body: {}", resp.text());
     assert_eq!(s.inv.call_count(), 1);
     let seen = s.inv.last();
@@ -440,13 +419,7 @@ fn chunked_body_under_the_limit_is_validated_and_mapped() {
     );
 
     // And a chunked body with faults is still validated.
-    let mut request = format!(
-        "POST /orders HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        s.gw.listen
-    )
-    .into_bytes();
-    request.extend_from_slice(&chunked_body(br#"{"customer":5,"items":[]}"#, 4));
-    let resp = raw_http(s.gw.listen, &request).into_resp();
+    let resp = post_json_chunked(&s.gw, br#"{"customer":5,"items":[]}"#, 4).into_resp();
     assert_eq!(pointers(&resp), set(&["/body/customer"]), "{}", resp.text());
     assert_eq!(s.inv.call_count(), 1);
 }

@@ -7,6 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
+use propylon_bench::order;
 use propylon_openapi::{FacadeSpec, PathParams, RequestValidator};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -79,33 +80,17 @@ components:
         note: {type: string}
 "##;
 
-/// A client's order, about 1 KB.
+/// A client's order, about 1 KB, with two more optional fields the spec knows.
 fn order_body() -> Vec<u8> {
-    let items: Vec<Value> = (1..=8)
-        .map(|i| {
-            json!({"sku": format!("SKU-{i:04}"), "qty": i, "unit_price": 9.5 + f64::from(i),
-                   "note": if i % 3 == 0 { "gift wrap" } else { "" }})
-        })
-        .collect();
-    serde_json::to_vec(&json!({
-        "reference": "PO-2024-000187",
-        "currency": "EUR",
-        "channel": "web",
-        "requested_delivery": "2024-06-01",
-        "priority": "normal",
-        "coupon": "SPRING10",
-        "customer": {
-            "id": "C-100234", "name": "Ada Lovelace", "email": "ada@example.com",
-            "phone": "+44 20 7946 0000",
-            "address": {"street": "12 Analytical Row", "city": "London", "zip": "NW1 6XE", "country": "GB"}
-        },
-        "items": items,
-        "notes": "Leave at reception; ring twice. The loading bay closes at 17:00 on weekdays.",
-        "terms_accepted": true,
-        "gift": false,
-        "source": "campaign-spring-newsletter-2024"
-    }))
-    .unwrap()
+    let mut order =
+        order("Leave at reception; ring twice. The loading bay closes at 17:00 on weekdays.");
+    let fields = order.as_object_mut().unwrap();
+    fields.insert("gift".to_string(), json!(false));
+    fields.insert(
+        "source".to_string(),
+        json!("campaign-spring-newsletter-2024"),
+    );
+    serde_json::to_vec(&order).unwrap()
 }
 
 fn validation(c: &mut Criterion) {
