@@ -58,7 +58,7 @@ cat <<BANNER
       curl -s 'localhost:8080/customers?name=ada'
       curl -s -X POST localhost:8080/orders -H 'Content-Type: application/json' \\
            -d '{"customer":"1","items":[{"sku":"BOLT-M8","qty":100}]}'
-      curl -s -X POST localhost:8089/erp/offline    # then POST /orders again: a 502 problem (202 + a durable job once async jobs land)
+      curl -s -X POST localhost:8089/erp/offline    # then POST /orders again: 202 + a durable job
       curl -s -H "Authorization: Bearer $token" localhost:9090/admin/config
 
     stop with Ctrl-C

@@ -1,6 +1,8 @@
 //! The admin API on its own listener (a Pingora service apart from the data plane), every
 //! route behind the bearer token: health, config, reload, metrics.
 
+use crate::admin_jobs;
+use crate::jobs::store::JobStore;
 use crate::reload::ConfigReloader;
 use crate::state::GatewayState;
 use async_trait::async_trait;
@@ -15,6 +17,7 @@ use std::sync::Arc;
 pub struct AdminApi {
     pub state: Arc<GatewayState>,
     pub reloader: Arc<ConfigReloader>,
+    pub jobs: Arc<dyn JobStore>,
 }
 
 #[async_trait]
@@ -32,6 +35,15 @@ impl ServeHttp for AdminApi {
             )
             .with_header("www-authenticate", "Bearer realm=\"propylon-admin\"");
             return problem_response(problem, &request_id);
+        }
+        let query = req.uri.query().map(str::to_string);
+        if let Some(answer) =
+            admin_jobs::route(self.jobs.as_ref(), &method, &path, query.as_deref()).await
+        {
+            return match answer {
+                Ok((status, body)) => json_response(status, &body),
+                Err(problem) => problem_response(problem, &request_id),
+            };
         }
         match (method, path.as_str()) {
             (Method::GET, "/admin/health") => json_response(StatusCode::OK, &self.health()),

@@ -2,6 +2,7 @@
 //! persisting quota counters, evicting idle rate-limit keys, the first JWKS fetch.
 
 use crate::exchange::BackendClient;
+use crate::jobs::store::JobStore;
 use crate::state::GatewayState;
 use crate::store::EmbeddedStore;
 use async_trait::async_trait;
@@ -18,7 +19,11 @@ const EVICT_EVERY: Duration = Duration::from_secs(60);
 pub struct Housekeeping {
     pub state: Arc<GatewayState>,
     pub store: Arc<EmbeddedStore>,
+    pub jobs: Arc<dyn JobStore>,
 }
+
+/// How long a succeeded job's result stays readable at `/jobs/{id}/result`.
+const RESULT_RETENTION_MS: i64 = 24 * 3600 * 1000;
 
 #[async_trait]
 impl BackgroundService for Housekeeping {
@@ -43,12 +48,19 @@ impl BackgroundService for Housekeeping {
                     }
                     return;
                 }
-                _ = flush.tick() => self.flush().await,
+                _ = flush.tick() => {
+                    self.flush().await;
+                    self.job_gauges().await;
+                }
                 _ = evict.tick() => {
                     for limit in &self.state.current().limits.all {
                         limit.evict_idle();
                     }
                     self.state.quota_counters.retain_current(unix_now());
+                    let before = crate::jobs::submit::unix_ms() - RESULT_RETENTION_MS;
+                    if let Err(e) = self.jobs.purge_succeeded(before).await {
+                        tracing::warn!(error = %e, "cannot purge old job results");
+                    }
                 }
             }
         }
@@ -56,6 +68,30 @@ impl BackgroundService for Housekeeping {
 }
 
 impl Housekeeping {
+    /// Queue depth and the oldest due job's age, for `/metrics`.
+    async fn job_gauges(&self) {
+        let now = crate::jobs::submit::unix_ms();
+        let Ok(counts) = self.jobs.counts(now).await else {
+            return;
+        };
+        let gauge = &self.state.metrics.job_queue;
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        gauge
+            .with_label_values(&["queued"])
+            .set(as_i64(counts.queued));
+        gauge
+            .with_label_values(&["in_flight"])
+            .set(as_i64(counts.in_flight));
+        gauge
+            .with_label_values(&["succeeded"])
+            .set(as_i64(counts.succeeded));
+        gauge.with_label_values(&["dead"]).set(as_i64(counts.dead));
+        let age = counts
+            .oldest_due
+            .map_or(0.0, |due| (now - due).max(0) as f64 / 1000.0);
+        self.state.metrics.oldest_due_seconds.set(age);
+    }
+
     async fn flush(&self) {
         let counters = &self.state.quota_counters;
         if !counters.dirty_since_export() {

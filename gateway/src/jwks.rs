@@ -3,7 +3,7 @@
 //! fails. Lives in `GatewayState`, so a reload does not drop the keys.
 
 use crate::exchange::BackendClient;
-use crate::snapshot::JwksSource;
+use crate::snapshot::HttpTarget;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use pingora_http::RequestHeader;
@@ -27,7 +27,7 @@ impl JwksCache {
 
     /// Fetches the key set unless a fetch started less than `cooldown` ago. Concurrent
     /// callers wait for the fetch in flight instead of starting their own.
-    pub async fn refresh(&self, client: &BackendClient, source: &JwksSource, cooldown: Duration) {
+    pub async fn refresh(&self, client: &BackendClient, source: &HttpTarget, cooldown: Duration) {
         let mut last = self.last_fetch.lock().await;
         if last.is_some_and(|t| t.elapsed() < cooldown) {
             return;
@@ -45,7 +45,7 @@ impl JwksCache {
     }
 }
 
-async fn fetch(client: &BackendClient, source: &JwksSource) -> anyhow::Result<KeySet> {
+async fn fetch(client: &BackendClient, source: &HttpTarget) -> anyhow::Result<KeySet> {
     let mut header = RequestHeader::build("GET", source.path.as_bytes(), None)?;
     header.insert_header(http::header::HOST, source.authority.clone())?;
     header.insert_header(http::header::ACCEPT, "application/json")?;

@@ -2,10 +2,12 @@
 //! prints the merged facade spec.
 
 mod admin;
+mod admin_jobs;
 mod cli;
 mod config;
 mod exchange;
 mod housekeeping;
+mod jobs;
 mod jwks;
 mod logging;
 mod metrics;

@@ -1,7 +1,8 @@
 //! Prometheus metrics, in a registry of our own (served on the admin listener's `/metrics`).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -11,6 +12,10 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     pub reloads: IntCounterVec,
     pub config_version: IntGauge,
+    pub jobs: IntCounterVec,
+    pub job_queue: IntGaugeVec,
+    pub oldest_due_seconds: prometheus::Gauge,
+    pub replay_duration: prometheus::Histogram,
 }
 
 impl Metrics {
@@ -57,6 +62,32 @@ impl Metrics {
         registry.register(Box::new(upstream_errors.clone()))?;
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(config_version.clone()))?;
+        let jobs = IntCounterVec::new(
+            Opts::new(
+                "propylon_jobs_total",
+                "Jobs by operation and event: created, succeeded, dead.",
+            ),
+            &["operation", "event"],
+        )?;
+        let job_queue = IntGaugeVec::new(
+            Opts::new("propylon_jobs", "Jobs in the store, by status."),
+            &["status"],
+        )?;
+        let oldest_due_seconds = prometheus::Gauge::new(
+            "propylon_jobs_oldest_due_seconds",
+            "Age of the oldest job waiting for a replay.",
+        )?;
+        let replay_duration = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "propylon_job_replay_duration_seconds",
+                "Time of one replay attempt.",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+        )?;
+        registry.register(Box::new(jobs.clone()))?;
+        registry.register(Box::new(job_queue.clone()))?;
+        registry.register(Box::new(oldest_due_seconds.clone()))?;
+        registry.register(Box::new(replay_duration.clone()))?;
         // Both results show from the start, so a dashboard can alert on `failure` increasing.
         reloads.with_label_values(&["success"]);
         reloads.with_label_values(&["failure"]);
@@ -67,6 +98,10 @@ impl Metrics {
             upstream_errors,
             reloads,
             config_version,
+            jobs,
+            job_queue,
+            oldest_due_seconds,
+            replay_duration,
         })
     }
 

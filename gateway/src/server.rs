@@ -2,7 +2,11 @@
 
 use crate::admin::AdminApi;
 use crate::config;
+use crate::exchange::BackendClient;
 use crate::housekeeping::Housekeeping;
+use crate::jobs::alerts::Alerts;
+use crate::jobs::store::{JobStore, SqliteJobStore};
+use crate::jobs::worker::JobWorker;
 use crate::metrics::Metrics;
 use crate::proxy::FacadeProxy;
 use crate::reload::{ConfigReloader, ReloadTriggers};
@@ -34,11 +38,17 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let settings = compiled.snapshot.server.clone();
     let metrics = Metrics::new().context("registering metrics")?;
     let store = Arc::new(EmbeddedStore::open(&settings.store_path)?);
+    let client = Arc::new(BackendClient::default());
+    let alerts = Alerts::new(client.clone());
     let state = Arc::new(GatewayState::new(
         config_path.to_path_buf(),
         compiled.snapshot,
         metrics,
+        alerts,
     ));
+    state.alerts.bind(&state);
+    let jobs: Arc<dyn JobStore> =
+        Arc::new(SqliteJobStore::open(&store.path).context("opening the job store")?);
     // A restart must not reset a day's quota.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -63,8 +73,10 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy =
-        pingora_proxy::http_proxy_service(&server.configuration, FacadeProxy::new(state.clone()));
+    let mut proxy = pingora_proxy::http_proxy_service(
+        &server.configuration,
+        FacadeProxy::new(state.clone(), client.clone(), jobs.clone()),
+    );
     proxy.add_tcp(&settings.listen);
     server.add_service(proxy);
 
@@ -74,6 +86,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             AdminApi {
                 state: state.clone(),
                 reloader: reloader.clone(),
+                jobs: jobs.clone(),
             },
         );
         admin.add_tcp(admin_listen);
@@ -91,6 +104,15 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         Housekeeping {
             state: state.clone(),
             store,
+            jobs: jobs.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "job worker",
+        JobWorker {
+            state: state.clone(),
+            store: jobs,
+            client,
         },
     ));
 

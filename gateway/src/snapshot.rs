@@ -11,6 +11,7 @@ use propylon_openapi::{PathTemplate, RouteTable};
 use propylon_policies::auth::{ApiKeys, JwtVerifier, KeySet, TokenCache};
 use propylon_policies::limits::Limit;
 use propylon_policies::mapping::{BodyTemplate, Roots, StatusMap, ValueTemplate};
+use propylon_policies::retry::RetryPolicy;
 use propylon_policies::xml::XmlShape;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -33,6 +34,18 @@ pub struct Snapshot {
     pub summary: Summary,
     pub auth: AuthSettings,
     pub limits: LimitPlan,
+    /// `alerts.webhook`: POSTed when a job dead-letters.
+    pub alert_webhook: Option<HttpTarget>,
+    /// Every routed operation by `(api, operationId)`, for jobs that name their operation.
+    pub operations: HashMap<(String, String), Arc<FacadeRoute>>,
+}
+
+impl Snapshot {
+    pub fn operation(&self, api: &str, operation_id: &str) -> Option<Arc<FacadeRoute>> {
+        self.operations
+            .get(&(api.to_string(), operation_id.to_string()))
+            .cloned()
+    }
 }
 
 /// `auth:` compiled: who may call, and how to tell.
@@ -41,7 +54,7 @@ pub struct AuthSettings {
     /// Keys from `jwks_file` and `hmac_secrets`; keys fetched from `jwks_url` live in
     /// `GatewayState` so they survive reloads.
     pub static_keys: KeySet,
-    pub jwks_url: Option<JwksSource>,
+    pub jwks_url: Option<HttpTarget>,
     pub jwks_cooldown: Duration,
     pub api_keys: ApiKeys,
     pub consumer_claim: String,
@@ -62,8 +75,8 @@ impl Default for AuthSettings {
     }
 }
 
-/// Where to fetch the JWKS from.
-pub struct JwksSource {
+/// An http endpoint the gateway itself calls (the JWKS, the alert webhook).
+pub struct HttpTarget {
     pub peer: HttpPeer,
     pub authority: HeaderValue,
     pub path: String,
@@ -132,6 +145,15 @@ pub struct FacadeRoute {
     pub security: Security,
     /// The operation's own limit (`quotas:` on the operation), instead of the consumer's tier.
     pub limit: Option<Arc<Limit>>,
+    /// `async` and `retry`: when a call becomes a durable job, and how it is replayed.
+    pub jobs: Option<JobPolicy>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobPolicy {
+    /// `always`: every call is a job; `false` (fallback): only when the backend is down.
+    pub always: bool,
+    pub retry: RetryPolicy,
 }
 
 /// What a buffered operation does with whole bodies.

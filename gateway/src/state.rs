@@ -1,5 +1,6 @@
 //! What the data plane, the admin API and the reloader share.
 
+use crate::jobs::alerts::Alerts;
 use crate::jwks::JwksCache;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
@@ -20,10 +21,13 @@ pub struct GatewayState {
     pub jwks: JwksCache,
     /// Quota counters, persisted by the embedded store; kept across reloads.
     pub quota_counters: Arc<MemoryQuotaCounters>,
+    /// Woken when a job is stored, so the worker need not wait for its next poll.
+    pub jobs_due: tokio::sync::Notify,
+    pub alerts: Alerts,
 }
 
 impl GatewayState {
-    pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics) -> Self {
+    pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics, alerts: Alerts) -> Self {
         metrics
             .config_version
             .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
@@ -35,6 +39,8 @@ impl GatewayState {
             metrics,
             jwks: JwksCache::default(),
             quota_counters: Arc::new(MemoryQuotaCounters::new()),
+            jobs_due: tokio::sync::Notify::new(),
+            alerts,
         }
     }
 

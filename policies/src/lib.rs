@@ -8,6 +8,7 @@ pub mod mapping;
 pub mod problem;
 pub mod query;
 pub mod request_id;
+pub mod retry;
 pub mod xml;
 
 pub use problem::{Problem, ProblemKind};

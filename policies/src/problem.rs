@@ -8,6 +8,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     BadRequest,
+    IdempotencyKeyReused,
     BackendError,
     UnsupportedMediaType,
     PayloadTooLarge,
@@ -29,6 +30,7 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         match self {
             ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::BackendError => StatusCode::BAD_GATEWAY,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -49,6 +51,7 @@ impl ProblemKind {
     pub fn type_uri(self) -> &'static str {
         match self {
             ProblemKind::BadRequest => "urn:propylon:problem:bad-request",
+            ProblemKind::IdempotencyKeyReused => "urn:propylon:problem:idempotency-key-reused",
             ProblemKind::BackendError => "urn:propylon:problem:backend-error",
             ProblemKind::UnsupportedMediaType => "urn:propylon:problem:unsupported-media-type",
             ProblemKind::PayloadTooLarge => "urn:propylon:problem:payload-too-large",
@@ -70,6 +73,7 @@ impl ProblemKind {
     pub fn title(self) -> &'static str {
         match self {
             ProblemKind::BadRequest => "Bad request",
+            ProblemKind::IdempotencyKeyReused => "Idempotency-Key reused with another request",
             ProblemKind::BackendError => "The backend could not handle the request",
             ProblemKind::UnsupportedMediaType => "Unsupported content type",
             ProblemKind::PayloadTooLarge => "Body too large",

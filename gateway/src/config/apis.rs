@@ -3,9 +3,9 @@
 use super::compile::Ctx;
 use super::diagnostic::Diagnostic;
 use super::limits::{self, LimitReuse};
-use super::raw::{AsyncMode, RawApi, RawOperation};
+use super::raw::{AsyncMode, RawApi, RawOperation, RawRetry};
 use super::{edits, exchange};
-use crate::snapshot::{AuthSettings, Backend, FacadeRoute};
+use crate::snapshot::{AuthSettings, Backend, FacadeRoute, JobPolicy};
 use bytes::Bytes;
 use http::Method;
 use propylon_openapi::security::{operation_security, SchemeKind, Security};
@@ -15,14 +15,17 @@ use propylon_openapi::{
     SpecOperation,
 };
 use propylon_policies::limits::Limit;
-use std::collections::BTreeMap;
+use propylon_policies::retry::RetryPolicy;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub(super) struct CompiledApis {
     pub routes: RouteTable<Arc<FacadeRoute>>,
     /// Operations' own limits, for the next reload to adopt.
     pub limits: Vec<Arc<Limit>>,
+    pub by_operation: HashMap<(String, String), Arc<FacadeRoute>>,
     pub merged_spec: Bytes,
     pub spec_files: Vec<PathBuf>,
     pub operations: usize,
@@ -37,6 +40,7 @@ pub(super) fn compile(
 ) -> CompiledApis {
     let mut routes = RouteTableBuilder::new();
     let mut limits = Vec::new();
+    let mut by_operation = HashMap::new();
     let shared = Shared {
         backends,
         auth,
@@ -89,7 +93,12 @@ pub(super) fn compile(
                 continue;
             };
             limits.extend(route.limit.iter().cloned());
-            if let Err(e) = routes.insert(spec_op.method.clone(), &spec_op.path, Arc::new(route)) {
+            let route = Arc::new(route);
+            by_operation.insert(
+                (route.api.clone(), route.operation_id.clone()),
+                route.clone(),
+            );
+            if let Err(e) = routes.insert(spec_op.method.clone(), &spec_op.path, route) {
                 ctx.error(
                     &op_key,
                     format!("cannot route `{op_id}`: {e}"),
@@ -141,6 +150,7 @@ pub(super) fn compile(
     CompiledApis {
         routes: routes.build(),
         limits,
+        by_operation,
         merged_spec,
         spec_files,
         operations,
@@ -265,6 +275,7 @@ fn compile_operation(
             reuse,
         )
     });
+    let jobs = job_policy(ctx, key, op);
     let backend_xml = backend.as_deref().and_then(|b| b.xml.clone());
     let mut roots = edits::roots(&headers, &query);
     let exchange = exchange::compile(ctx, key, op, validator.as_ref(), backend_xml, &mut roots);
@@ -282,7 +293,70 @@ fn compile_operation(
         roots,
         security: security?,
         limit,
+        jobs,
     })
+}
+
+const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// `async` + `retry` → how calls of the operation become jobs and are replayed.
+fn job_policy(ctx: &mut Ctx<'_>, key: &str, op: &RawOperation) -> Option<JobPolicy> {
+    let always = match op.async_mode? {
+        AsyncMode::Never => return None,
+        AsyncMode::Fallback => false,
+        AsyncMode::Always => true,
+    };
+    let retry = op.retry.clone().unwrap_or(RawRetry {
+        on_status: Vec::new(),
+        max_attempts: None,
+        backoff: None,
+        max_backoff: None,
+    });
+    let backoff = ctx
+        .duration(&format!("{key}.retry.backoff"), retry.backoff.as_deref())
+        .unwrap_or(DEFAULT_BACKOFF);
+    let max_backoff = ctx
+        .duration(
+            &format!("{key}.retry.max_backoff"),
+            retry.max_backoff.as_deref(),
+        )
+        .unwrap_or(DEFAULT_MAX_BACKOFF);
+    if max_backoff < backoff {
+        ctx.error(
+            &format!("{key}.retry.max_backoff"),
+            "`max_backoff` is shorter than `backoff`",
+            "make `max_backoff` at least `backoff`",
+        );
+    }
+    let max_attempts = retry.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if max_attempts == 0 {
+        ctx.error(
+            &format!("{key}.retry.max_attempts"),
+            "`max_attempts` must be at least 1",
+            "set a positive number",
+        );
+    }
+    if let Some(bad) = retry.on_status.iter().find(|s| !(400..=599).contains(*s)) {
+        ctx.error(
+            &format!("{key}.retry.on_status"),
+            format!("{bad} is not an error status"),
+            "list 4xx/5xx statuses, e.g. `[502, 503, 504]`",
+        );
+    }
+    let retry_statuses = if retry.on_status.is_empty() {
+        vec![502, 503, 504]
+    } else {
+        retry.on_status
+    };
+    let retry = RetryPolicy {
+        max_attempts: max_attempts.max(1),
+        backoff,
+        max_backoff,
+        retry_statuses,
+    };
+    Some(JobPolicy { always, retry })
 }
 
 /// The spec's `security` for the operation, checked against what `auth:` can verify.

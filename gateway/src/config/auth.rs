@@ -3,11 +3,8 @@
 
 use super::compile::Ctx;
 use super::raw::RawAuth;
-use crate::snapshot::{AuthSettings, JwksSource};
-use http::HeaderValue;
-use pingora_core::upstreams::peer::HttpPeer;
+use crate::snapshot::AuthSettings;
 use propylon_policies::auth::{ApiKeys, JwtSettings, JwtVerifier, KeySet, TokenCache};
-use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -91,7 +88,10 @@ pub(super) fn compile(
                 Err(e) => ctx.error("auth.jwt.jwks_file", format!("cannot load the JWKS {}: {e}", path.display()), "give a JSON Web Key Set file (`{\"keys\": [...]}`); relative paths start at the config's folder"),
             }
         }
-        (None, Some(url)) => settings.jwks_url = jwks_source(ctx, url),
+        (None, Some(url)) => {
+            settings.jwks_url =
+                super::target::http_target(ctx, "auth.jwt.jwks_url", url, JWKS_TIMEOUT)
+        }
         (None, None) if jwt.hmac_secrets.is_empty() => ctx.error(
             "auth.jwt",
             "no keys to verify tokens with",
@@ -113,58 +113,4 @@ pub(super) fn compile(
     settings.consumer_claim = jwt.consumer_claim.clone().unwrap_or_else(|| "sub".into());
     settings.token_cache = TokenCache::new(TOKEN_CACHE_SIZE);
     settings
-}
-
-fn jwks_source(ctx: &mut Ctx<'_>, text: &str) -> Option<JwksSource> {
-    let key = "auth.jwt.jwks_url";
-    let url = url::Url::parse(text)
-        .map_err(|e| {
-            ctx.error(
-                key,
-                format!("`{text}` is not a URL ({e})"),
-                "write e.g. `http://127.0.0.1:8443/.well-known/jwks.json`",
-            )
-        })
-        .ok()?;
-    if url.scheme() != "http" {
-        ctx.error(
-            key,
-            format!("`{text}`: only http JWKS URLs are supported by this build"),
-            "serve the JWKS over http on a trusted network, or copy it to a `jwks_file`",
-        );
-        return None;
-    }
-    let (host, port) = (
-        url.host_str()?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-        url.port_or_known_default()?,
-    );
-    let Some(addr) = (host.as_str(), port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-    else {
-        ctx.error(
-            key,
-            format!("cannot resolve the host of `{text}`"),
-            "use an IP address or a resolvable host name",
-        );
-        return None;
-    };
-    let mut peer = HttpPeer::new(addr, false, host.clone());
-    peer.options.connection_timeout = Some(JWKS_TIMEOUT);
-    peer.options.read_timeout = Some(JWKS_TIMEOUT);
-    let authority = HeaderValue::from_str(&format!("{host}:{port}")).ok()?;
-    let mut path = url.path().to_string();
-    if let Some(q) = url.query() {
-        path.push('?');
-        path.push_str(q);
-    }
-    Some(JwksSource {
-        peer,
-        authority,
-        path,
-    })
 }

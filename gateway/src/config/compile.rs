@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime};
 /// `server.max_body` when not set: bodies buffered for mapping or validation.
 const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
+const ALERT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A compiled config with the warnings worth telling the admin.
 pub struct Compiled {
     pub snapshot: Snapshot,
@@ -157,6 +159,11 @@ pub(crate) fn compile_text(
     let apis = apis::compile(&mut ctx, &raw.apis, &backends, &auth, reuse);
     limits.all.extend(apis.limits.iter().cloned());
     later::check(&mut ctx, &raw);
+    let alert_webhook = raw
+        .alerts
+        .as_ref()
+        .and_then(|a| a.webhook.as_deref())
+        .and_then(|url| super::target::http_target(&mut ctx, "alerts.webhook", url, ALERT_TIMEOUT));
     let redacted_config = redact::redact(serde_json::to_value(&raw).unwrap_or_default());
     match (server, ctx.errors.is_empty()) {
         (Some(server), true) => {
@@ -178,6 +185,8 @@ pub(crate) fn compile_text(
                     summary,
                     auth,
                     limits,
+                    alert_webhook,
+                    operations: apis.by_operation,
                 },
                 warnings: ctx.warnings,
             })
@@ -464,7 +473,7 @@ alerts:
 
     #[test]
     fn the_design_example_parses_with_warnings_for_later_sections() {
-        // auth, quotas and the embedded store are enforced now: no warning for them.
+        // auth, quotas, jobs, alerts and the store are enforced now: no warning for them.
         let spec = r#"
 openapi: "3.1.0"
 info: { title: t, version: "1" }
@@ -501,14 +510,7 @@ paths:
             .iter()
             .map(|w| w.message.as_str())
             .collect();
-        for needle in [
-            "health checks",
-            "maintenance",
-            "`replay`",
-            "`async`",
-            "`retry`",
-            "`alerts`",
-        ] {
+        for needle in ["health checks", "maintenance", "`replay`"] {
             assert!(
                 warned.iter().any(|w| w.contains(needle)),
                 "no warning about {needle}: {warned:#?}"

@@ -2,7 +2,7 @@
 //! that needs none of them streams; one that needs any reads the whole body first.
 
 use super::compile::Ctx;
-use super::raw::{BodyFormat, ErrorMode, RawOperation, RawXml, XmlEnvelope};
+use super::raw::{AsyncMode, BodyFormat, ErrorMode, RawOperation, RawXml, XmlEnvelope};
 use crate::exchange::RESPONSE_ROOTS;
 use crate::snapshot::BufferedExchange;
 use propylon_openapi::validate::RequestValidator;
@@ -64,7 +64,9 @@ pub(super) fn compile(
         *roots = roots.union(t.roots());
     }
     let mapped = request_body.is_some() || response_body.is_some() || xml.is_some();
-    if !mapped && !validate_body && !roots.body {
+    // A call that may become a job needs its whole body before the backend is tried.
+    let may_be_job = matches!(op.async_mode, Some(AsyncMode::Fallback | AsyncMode::Always));
+    if !mapped && !validate_body && !roots.body && !may_be_job {
         return None;
     }
     let max_body = match op.max_body.as_deref() {

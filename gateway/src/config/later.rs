@@ -68,48 +68,10 @@ pub(super) fn check(ctx: &mut Ctx<'_>, raw: &RawConfig) {
     for (i, api) in raw.apis.iter().enumerate() {
         for (op_id, op) in &api.operations {
             let key = format!("apis.{i}.operations.{op_id}");
-            if op.async_mode.is_some() {
-                ctx.warn(&format!("{key}.async"), format!("`async` of `{op_id}` is not honoured yet: an unreachable backend gives 502/504"), NOT_YET);
-            }
-            if let Some(retry) = &op.retry {
-                ctx.duration(&format!("{key}.retry.backoff"), retry.backoff.as_deref());
-                ctx.duration(
-                    &format!("{key}.retry.max_backoff"),
-                    retry.max_backoff.as_deref(),
-                );
-                if retry.max_attempts == Some(0) {
-                    ctx.error(
-                        &format!("{key}.retry.max_attempts"),
-                        "`max_attempts` must be at least 1",
-                        "set a positive number",
-                    );
-                }
-                ctx.warn(
-                    &format!("{key}.retry"),
-                    format!(
-                        "`retry` of `{op_id}` takes effect with durable jobs in a later release"
-                    ),
-                    NOT_YET,
-                );
-            }
             if op.max_body.is_some() {
                 ctx.size(&format!("{key}.max_body"), op.max_body.as_deref());
             }
         }
-    }
-    if let Some(webhook) = raw.alerts.as_ref().and_then(|a| a.webhook.as_deref()) {
-        if url::Url::parse(webhook).is_err() {
-            ctx.error(
-                "alerts.webhook",
-                format!("`{webhook}` is not a valid URL"),
-                "write an absolute http(s) URL",
-            );
-        }
-        ctx.warn(
-            "alerts",
-            "`alerts` are not sent yet: dead letters arrive with durable jobs",
-            NOT_YET,
-        );
     }
 }
 

@@ -14,6 +14,7 @@ mod limits;
 mod lines;
 pub mod raw;
 mod redact;
+mod target;
 mod units;
 
 pub use compile::load;

@@ -289,6 +289,10 @@ pub struct RawFieldMap {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
+    /// Backend statuses that mean "try again later": they turn a `fallback` call into a job
+    /// and make a replay retry (default 502, 503, 504; 408 and 429 always retry a replay).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_status: Vec<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

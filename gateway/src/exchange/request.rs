@@ -14,10 +14,11 @@ use propylon_policies::mapping::request_context;
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::{json, Value};
 
-/// The upstream request, ready to send.
+/// The upstream request, ready to send, and the facade body it was made from (kept by a job).
 pub struct Prepared {
     pub header: RequestHeader,
     pub body: Bytes,
+    pub facade_body: Bytes,
 }
 
 /// Reads and checks the client's body and builds the backend request, or says why not.
@@ -33,7 +34,29 @@ pub async fn prepare(
         Ok(body) => body,
         Err(problem) => return Ok(Err(Outcome::Problem(problem))),
     };
-    let req = session.req_header();
+    map_request(
+        route,
+        exchange,
+        params,
+        caller,
+        fwd,
+        session.req_header(),
+        body,
+    )
+}
+
+/// Checks a whole facade request and maps it for the backend: live (from `prepare`) and
+/// when a job is replayed (with the config current at replay time).
+pub fn map_request(
+    route: &FacadeRoute,
+    exchange: &BufferedExchange,
+    params: &PathParams,
+    caller: &Caller<'_>,
+    fwd: Forwarding<'_>,
+    req: &RequestHeader,
+    body: Bytes,
+) -> Result<std::result::Result<Prepared, Outcome>> {
+    let facade_body = body.clone();
     let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let json_body = if body.is_empty() {
         None
@@ -102,7 +125,11 @@ pub async fn prepare(
     if !body.is_empty() || header.headers.contains_key(CONTENT_LENGTH) {
         header.insert_header(CONTENT_LENGTH, body.len().to_string())?;
     }
-    Ok(Ok(Prepared { header, body }))
+    Ok(Ok(Prepared {
+        header,
+        body,
+        facade_body,
+    }))
 }
 
 /// A 415 when the spec lists request content types and this one is not among them. Decided

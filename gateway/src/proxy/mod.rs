@@ -16,7 +16,9 @@ mod respond;
 pub mod upstream;
 
 use crate::exchange::{self, BackendClient, Outcome};
-use crate::snapshot::{BufferedExchange, FacadeRoute, ResponseEdits, Snapshot};
+use crate::jobs::store::JobStore;
+use crate::jobs::{client_api, submit};
+use crate::snapshot::{BufferedExchange, FacadeRoute, JobPolicy, ResponseEdits, Snapshot};
 use crate::state::GatewayState;
 use async_trait::async_trait;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -32,14 +34,20 @@ use std::time::Instant;
 
 pub struct FacadeProxy {
     state: Arc<GatewayState>,
-    client: BackendClient,
+    client: Arc<BackendClient>,
+    jobs: Arc<dyn JobStore>,
 }
 
 impl FacadeProxy {
-    pub fn new(state: Arc<GatewayState>) -> Self {
+    pub fn new(
+        state: Arc<GatewayState>,
+        client: Arc<BackendClient>,
+        jobs: Arc<dyn JobStore>,
+    ) -> Self {
         FacadeProxy {
             state,
-            client: BackendClient::default(),
+            client,
+            jobs,
         }
     }
 
@@ -61,7 +69,26 @@ impl FacadeProxy {
                 Ok(prepared) => prepared,
                 Err(outcome) => return Ok(outcome),
             };
-        let answer = self
+        let Some(policy) = &route.jobs else {
+            let answer = self
+                .client
+                .call(
+                    &route.backend.peer,
+                    prepared.header,
+                    prepared.body,
+                    MAX_ANSWER,
+                )
+                .await?;
+            return Ok(exchange::shape_answer(route, exchange, answer));
+        };
+        let preferred = submit::prefers_async(session.req_header());
+        if policy.always || preferred {
+            return self
+                .submit_job(session, ctx, route, policy, prepared.facade_body, preferred)
+                .await;
+        }
+        // `async: fallback`: try the backend; if it is down, the call becomes a job.
+        match self
             .client
             .call(
                 &route.backend.peer,
@@ -69,8 +96,111 @@ impl FacadeProxy {
                 prepared.body,
                 MAX_ANSWER,
             )
-            .await?;
-        Ok(exchange::shape_answer(route, exchange, answer))
+            .await
+        {
+            Ok(answer)
+                if policy
+                    .retry
+                    .retry_statuses
+                    .contains(&answer.header.status.as_u16()) =>
+            {
+                self.submit_job(session, ctx, route, policy, prepared.facade_body, false)
+                    .await
+            }
+            Ok(answer) => Ok(exchange::shape_answer(route, exchange, answer)),
+            Err(e) if backend_down(&e) => {
+                self.state
+                    .metrics
+                    .upstream_errors
+                    .with_label_values(&[route.backend.name.as_str(), e.etype().as_str()])
+                    .inc();
+                self.submit_job(session, ctx, route, policy, prepared.facade_body, false)
+                    .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn submit_job(
+        &self,
+        session: &Session,
+        ctx: &RequestCtx,
+        route: &FacadeRoute,
+        policy: &JobPolicy,
+        body: bytes::Bytes,
+        preferred: bool,
+    ) -> Result<Outcome> {
+        let submission = submit::Submission {
+            route,
+            policy,
+            request: session.req_header(),
+            body,
+            consumer: &ctx.consumer,
+            claims: ctx.claims.as_deref(),
+            request_id: &ctx.request_id,
+            preferred,
+        };
+        let submitted = submit::submit(self.jobs.as_ref(), submission).await?;
+        if submitted.created {
+            self.state
+                .metrics
+                .jobs
+                .with_label_values(&[route.operation_id.as_str(), "created"])
+                .inc();
+            self.state.jobs_due.notify_one();
+        }
+        Ok(submitted.outcome)
+    }
+
+    /// `GET /jobs/{id}` and `/jobs/{id}/result`, for the consumer who made the job.
+    async fn serve_job(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        path: client_api::JobPath,
+    ) -> Result<bool> {
+        let id = path.id().to_string();
+        let job =
+            self.jobs.get(&id).await.map_err(|e| {
+                Error::explain(ErrorType::InternalError, format!("reading job: {e}"))
+            })?;
+        let snapshot = ctx.snapshot.clone().ok_or_else(upstream::no_route)?;
+        let route = job
+            .as_ref()
+            .and_then(|j| snapshot.operation(&j.api, &j.operation));
+        let (Some(job), Some(route)) = (job, route) else {
+            return self
+                .respond_problem(session, ctx, client_api::not_found(&id))
+                .await;
+        };
+        let ip = client_ip(session);
+        let consumer = match admission::admit(
+            &self.state,
+            &self.client,
+            &snapshot,
+            &route,
+            session.req_header(),
+            ip.as_deref(),
+        )
+        .await
+        {
+            Admission::Admit(admitted) => admitted.consumer,
+            Admission::Refuse(problem) => return self.respond_problem(session, ctx, problem).await,
+        };
+        if consumer != job.consumer {
+            return self
+                .respond_problem(session, ctx, client_api::not_found(&id))
+                .await;
+        }
+        let answer = match path {
+            client_api::JobPath::Status(_) => client_api::status(&job),
+            client_api::JobPath::Result(_) => match client_api::result(&job) {
+                Ok(answer) => answer,
+                Err(problem) => return self.respond_problem(session, ctx, *problem).await,
+            },
+        };
+        respond::answer(session, answer, &ctx.request_id, &[]).await?;
+        Ok(true)
     }
 
     /// Writes a problem decided by a policy; the request is answered.
@@ -145,6 +275,12 @@ impl ProxyHttp for FacadeProxy {
             req.headers.get("x-request-id").map(|v| v.as_bytes()),
         );
         let path = req.uri.path();
+        if req.method == http::Method::GET {
+            if let Some(job_path) = client_api::parse(path) {
+                ctx.snapshot = Some(snapshot);
+                return self.serve_job(session, ctx, job_path).await;
+            }
+        }
         let lookup = snapshot.routes.lookup(&req.method, path);
         let answer = match lookup {
             RouteLookup::Found { value, params } => {
@@ -408,6 +544,24 @@ fn apply_response_edits(edits: &ResponseEdits, response: &mut ResponseHeader) ->
         response.append_header(name, value)?;
     }
     Ok(())
+}
+
+/// The backend is known down: these become jobs under `async: fallback` (decided from
+/// Pingora's typed errors, never from messages).
+fn backend_down(e: &Error) -> bool {
+    use ErrorType::*;
+    matches!(
+        e.etype(),
+        ConnectRefused
+            | ConnectTimedout
+            | ConnectNoRoute
+            | ConnectError
+            | ConnectProxyFailure
+            | TLSHandshakeFailure
+            | TLSHandshakeTimedout
+            | ReadTimedout
+            | WriteTimedout
+    )
 }
 
 /// A streamed answer's body is not read, so its header templates see status and headers.

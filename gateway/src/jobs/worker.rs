@@ -1,0 +1,284 @@
+//! The replay worker, a Pingora `BackgroundService`: claims due jobs (with a lease, so jobs
+//! of a worker that died are picked up again), replays each through the same mapping as a
+//! live call with the config current at replay time, and records success, a retry with
+//! backoff, or a dead letter.
+
+use super::store::{Job, JobStore, StoredAnswer};
+use super::submit::unix_ms;
+use crate::exchange::{self, BackendClient, Outcome};
+use crate::proxy::upstream::{Caller, Forwarding};
+use crate::state::GatewayState;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::background::BackgroundService;
+use pingora_http::RequestHeader;
+use propylon_openapi::RouteLookup;
+use propylon_policies::retry::{Attempt, ReplayDecision, RetryPolicy};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// How long a claimed job is ours; a worker that dies leaves it due again after this.
+const LEASE_MS: i64 = 60_000;
+const POLL: Duration = Duration::from_millis(200);
+const BATCH: usize = 64;
+/// Replays in flight at once, all backends together.
+const CONCURRENCY: usize = 32;
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+pub struct JobWorker {
+    pub state: Arc<GatewayState>,
+    pub store: Arc<dyn JobStore>,
+    pub client: Arc<BackendClient>,
+}
+
+#[async_trait]
+impl BackgroundService for JobWorker {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = self.state.jobs_due.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            let free = permits.available_permits().min(BATCH);
+            if free == 0 {
+                continue;
+            }
+            let jobs = match self.store.claim_due(unix_ms(), LEASE_MS, free).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim due jobs");
+                    continue;
+                }
+            };
+            for job in jobs {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let (state, store, client) =
+                    (self.state.clone(), self.store.clone(), self.client.clone());
+                tokio::spawn(async move {
+                    replay(&state, store.as_ref(), &client, job).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+/// One delivery attempt of `job`.
+async fn replay(state: &GatewayState, store: &dyn JobStore, client: &BackendClient, job: Job) {
+    let started = Instant::now();
+    let attempts = job.attempts + 1;
+    let (attempt, answer, retry) = match deliver(state, client, &job).await {
+        Ok(delivery) => delivery,
+        Err(reason) => {
+            finish(
+                state,
+                store,
+                &job,
+                attempts,
+                ReplayDecision::Dead(reason),
+                None,
+            )
+            .await;
+            return;
+        }
+    };
+    let decision = retry.decide(attempt, attempts, jitter(&job.id, attempts));
+    finish(state, store, &job, attempts, decision, answer).await;
+    state
+        .metrics
+        .replay_duration
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Maps and sends the stored facade request; `Err` is a reason the job can never succeed
+/// (its operation is gone, or its request no longer passes the spec).
+async fn deliver(
+    state: &GatewayState,
+    client: &BackendClient,
+    job: &Job,
+) -> Result<(Attempt, Option<StoredAnswer>, RetryPolicy), String> {
+    let snapshot = state.current();
+    let request = &job.request;
+    let method = http::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| format!("bad stored method {}", request.method))?;
+    let (route, params) = match snapshot.routes.lookup(&method, &request.path) {
+        RouteLookup::Found { value, params }
+            if value.api == job.api && value.operation_id == job.operation =>
+        {
+            (value.clone(), params)
+        }
+        _ => {
+            return Err(format!(
+                "operation `{}` of API `{}` is no longer routed at {} {}",
+                job.operation, job.api, request.method, request.path
+            ))
+        }
+    };
+    let Some(exchange) = &route.exchange else {
+        return Err(format!(
+            "operation `{}` no longer accepts jobs",
+            job.operation
+        ));
+    };
+    let retry = route
+        .jobs
+        .as_ref()
+        .map(|p| p.retry.clone())
+        .unwrap_or_else(|| RetryPolicy {
+            max_attempts: job.max_attempts,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            retry_statuses: vec![502, 503, 504],
+        });
+    let header =
+        facade_header(job).map_err(|e| format!("the stored request cannot be rebuilt: {e}"))?;
+    let caller = Caller {
+        consumer: &job.consumer,
+        claims: request.claims.as_ref(),
+    };
+    let fwd = Forwarding {
+        request_id: &job.request_id,
+        client_ip: None,
+    };
+    let prepared = match exchange::map_request(
+        &route,
+        exchange,
+        &params,
+        &caller,
+        fwd,
+        &header,
+        Bytes::from(request.body.clone()),
+    ) {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(Outcome::Problem(problem))) => {
+            return Err(format!("the request no longer passes: {}", problem.detail))
+        }
+        Ok(Err(Outcome::Answer(_))) | Err(_) => {
+            return Err("the request cannot be mapped".to_string())
+        }
+    };
+    let mut upstream = prepared.header;
+    // At-least-once delivery: the backend can tell a repeated delivery by this key.
+    let key = job
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| job.id.clone());
+    if upstream.insert_header("idempotency-key", key).is_err() {
+        return Err("the idempotency key cannot be sent".to_string());
+    }
+    match client
+        .call(&route.backend.peer, upstream, prepared.body, MAX_ANSWER)
+        .await
+    {
+        Ok(answer) => {
+            let status = answer.header.status.as_u16();
+            let stored = match exchange::shape_answer(&route, exchange, answer) {
+                Outcome::Answer(a) => StoredAnswer {
+                    status: a.status,
+                    headers: a
+                        .headers
+                        .iter()
+                        .filter_map(|(n, v)| {
+                            Some((n.as_str().to_string(), v.to_str().ok()?.to_string()))
+                        })
+                        .collect(),
+                    body: a.body.to_vec(),
+                },
+                Outcome::Problem(p) => StoredAnswer {
+                    status: p.status,
+                    headers: vec![(
+                        "content-type".into(),
+                        propylon_policies::problem::CONTENT_TYPE.into(),
+                    )],
+                    body: p.to_body(),
+                },
+            };
+            Ok((Attempt::Answered(status), Some(stored), retry))
+        }
+        Err(e) => {
+            tracing::debug!(job = %job.id, error = %e, "replay attempt failed");
+            Ok((Attempt::Unreachable, None, retry))
+        }
+    }
+}
+
+async fn finish(
+    state: &GatewayState,
+    store: &dyn JobStore,
+    job: &Job,
+    attempts: u32,
+    decision: ReplayDecision,
+    answer: Option<StoredAnswer>,
+) {
+    let now = unix_ms();
+    let metrics = &state.metrics;
+    let result = match decision {
+        ReplayDecision::Succeeded => {
+            metrics
+                .jobs
+                .with_label_values(&[&job.operation, "succeeded"])
+                .inc();
+            let answer = answer.unwrap_or(StoredAnswer {
+                status: 204,
+                headers: Vec::new(),
+                body: Vec::new(),
+            });
+            store.succeed(&job.id, attempts, answer, now).await
+        }
+        ReplayDecision::RetryIn(delay) => {
+            let next = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            let error = match &answer {
+                Some(a) => format!("the backend answered {}", a.status),
+                None => "the backend was unreachable".to_string(),
+            };
+            store
+                .retry_later(&job.id, attempts, next, &error, now)
+                .await
+        }
+        ReplayDecision::Dead(reason) => {
+            metrics
+                .jobs
+                .with_label_values(&[&job.operation, "dead"])
+                .inc();
+            tracing::error!(job = %job.id, operation = %job.operation, consumer = %job.consumer, attempts, reason = %reason, "job dead-lettered");
+            state.alerts.notify_dead(job, attempts, &reason);
+            store.kill(&job.id, attempts, &reason, now).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!(job = %job.id, error = %e, "cannot record the replay's outcome; the lease will hand the job out again");
+    }
+}
+
+/// A facade request header from the stored one.
+fn facade_header(job: &Job) -> pingora_error::Result<RequestHeader> {
+    let request = &job.request;
+    let target = match &request.query {
+        Some(q) => format!("{}?{q}", request.path),
+        None => request.path.clone(),
+    };
+    let mut header = RequestHeader::build(
+        request.method.as_str(),
+        target.as_bytes(),
+        Some(request.headers.len()),
+    )?;
+    for (name, value) in &request.headers {
+        header.append_header(name.clone(), value.as_str())?;
+    }
+    Ok(header)
+}
+
+/// A spread in [0, 1) per job and attempt, so the retries of many jobs do not align.
+fn jitter(id: &str, attempts: u32) -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(id.as_bytes());
+    h.write_u32(attempts);
+    (h.finish() % 10_000) as f64 / 10_000.0
+}
