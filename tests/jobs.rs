@@ -1096,3 +1096,38 @@ fn kill_9_while_accepting_jobs_loses_no_accepted_job() {
         );
     }
 }
+
+/// A repeat of an `Idempotency-Key` while its first request is still with the backend is a
+/// 409; once the first has become a job, a repeat is that job and never reaches the backend.
+#[test]
+fn a_key_in_progress_is_a_409_and_a_repeat_of_a_job_is_not_sent_again() {
+    let hook = webhook();
+    let slow = MockBackend::start(slow_router(Duration::from_millis(1500)));
+    let gw = start_gateway(&slow.url(), "1s", RETRY_PATIENT, &hook.url());
+    let body = json!({ "sku": "S-9" });
+    let first = std::thread::scope(|scope| {
+        let first = scope.spawn(|| post(&gw, "/orders", &body, &[("idempotency-key", "slow-1")]));
+        std::thread::sleep(Duration::from_millis(300));
+        let repeat = post(&gw, "/orders", &body, &[("idempotency-key", "slow-1")]);
+        let problem = assert_problem(&repeat, 409);
+        assert_eq!(
+            problem["type"],
+            "urn:propylon:problem:idempotency-key-in-progress"
+        );
+        first.join().expect("first request thread")
+    });
+    // The backend did not answer within its 1 s timeout: the first call became a job.
+    let id = assert_accepted(&first, "the first request (backend too slow)");
+    let again = post(&gw, "/orders", &body, &[("idempotency-key", "slow-1")]);
+    assert_eq!(
+        assert_accepted(&again, "the repeat after the job exists"),
+        id
+    );
+    let other = post(
+        &gw,
+        "/orders",
+        &json!({ "sku": "S-10" }),
+        &[("idempotency-key", "slow-1")],
+    );
+    assert_eq!(assert_problem(&other, 422)["type"], IDEMPOTENCY_REUSED);
+}

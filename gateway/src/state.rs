@@ -1,6 +1,7 @@
 //! What the data plane, the admin API and the reloader share.
 
 use crate::jobs::alerts::Alerts;
+use crate::jobs::idempotency::KeysInProgress;
 use crate::jwks::JwksCache;
 use crate::metrics::Metrics;
 use crate::snapshot::Snapshot;
@@ -24,6 +25,7 @@ pub struct GatewayState {
     /// Woken when a job is stored, so the worker need not wait for its next poll.
     pub jobs_due: tokio::sync::Notify,
     pub alerts: Alerts,
+    pub idempotency: KeysInProgress,
 }
 
 impl GatewayState {
@@ -41,6 +43,7 @@ impl GatewayState {
             quota_counters: Arc::new(MemoryQuotaCounters::new()),
             jobs_due: tokio::sync::Notify::new(),
             alerts,
+            idempotency: KeysInProgress::default(),
         }
     }
 

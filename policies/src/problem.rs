@@ -8,6 +8,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     BadRequest,
+    IdempotencyKeyInProgress,
     IdempotencyKeyReused,
     BackendError,
     UnsupportedMediaType,
@@ -30,6 +31,7 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         match self {
             ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             ProblemKind::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::BackendError => StatusCode::BAD_GATEWAY,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -51,6 +53,9 @@ impl ProblemKind {
     pub fn type_uri(self) -> &'static str {
         match self {
             ProblemKind::BadRequest => "urn:propylon:problem:bad-request",
+            ProblemKind::IdempotencyKeyInProgress => {
+                "urn:propylon:problem:idempotency-key-in-progress"
+            }
             ProblemKind::IdempotencyKeyReused => "urn:propylon:problem:idempotency-key-reused",
             ProblemKind::BackendError => "urn:propylon:problem:backend-error",
             ProblemKind::UnsupportedMediaType => "urn:propylon:problem:unsupported-media-type",
@@ -73,6 +78,9 @@ impl ProblemKind {
     pub fn title(self) -> &'static str {
         match self {
             ProblemKind::BadRequest => "Bad request",
+            ProblemKind::IdempotencyKeyInProgress => {
+                "A request with this Idempotency-Key is still being handled"
+            }
             ProblemKind::IdempotencyKeyReused => "Idempotency-Key reused with another request",
             ProblemKind::BackendError => "The backend could not handle the request",
             ProblemKind::UnsupportedMediaType => "Unsupported content type",

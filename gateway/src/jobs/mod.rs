@@ -1,5 +1,6 @@
 pub mod alerts;
 pub mod client_api;
+pub mod idempotency;
 pub mod store;
 pub mod submit;
 pub mod worker;

@@ -102,13 +102,7 @@ pub async fn submit(store: &dyn JobStore, s: Submission<'_>) -> Result<Submitted
     let (id, status, created) = match outcome {
         InsertOutcome::Inserted => (id, "queued".to_string(), true),
         InsertOutcome::Existing(existing) if existing.body_digest != digest => {
-            let problem = Problem::new(
-                ProblemKind::IdempotencyKeyReused,
-                format!(
-                    "Idempotency-Key was used for job {} with another request",
-                    existing.id
-                ),
-            );
+            let problem = reused(&existing.id);
             return Ok(Submitted {
                 outcome: Outcome::Problem(problem),
                 created: false,
@@ -123,6 +117,44 @@ pub async fn submit(store: &dyn JobStore, s: Submission<'_>) -> Result<Submitted
         outcome: Outcome::Answer(accepted(&id, &status, s.preferred)),
         created,
     })
+}
+
+/// The answer to a request whose `Idempotency-Key` already made a job: the same job (202),
+/// or a 422 when the request differs. `None` when the key is new.
+pub async fn repeated(
+    store: &dyn JobStore,
+    consumer: &str,
+    key: &str,
+    request: &StoredRequest,
+) -> Result<Option<Outcome>> {
+    let existing = store.find_by_key(consumer, key).await.map_err(|e| {
+        Error::explain(
+            ErrorType::InternalError,
+            format!("reading the job store: {e}"),
+        )
+    })?;
+    Ok(existing.map(|job| {
+        if job.body_digest == digest(request) {
+            Outcome::Answer(accepted(&job.id, job.status.as_str(), false))
+        } else {
+            Outcome::Problem(reused(&job.id))
+        }
+    }))
+}
+
+fn reused(id: &str) -> Problem {
+    Problem::new(
+        ProblemKind::IdempotencyKeyReused,
+        format!("Idempotency-Key was used for job {id} with another request"),
+    )
+}
+
+/// The 409 of a key whose first request is still being handled.
+pub fn key_in_progress(key: &str) -> Problem {
+    Problem::new(
+        ProblemKind::IdempotencyKeyInProgress,
+        format!("a request with Idempotency-Key `{key}` is still being handled; retry later"),
+    )
 }
 
 fn accepted(id: &str, status: &str, preferred: bool) -> Answer {
@@ -155,7 +187,7 @@ fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("/jobs"))
 }
 
-fn stored_request(
+pub fn stored_request(
     request: &RequestHeader,
     body: Bytes,
     route: &FacadeRoute,

@@ -81,6 +81,34 @@ impl FacadeProxy {
                 .await?;
             return Ok(exchange::shape_answer(route, exchange, answer));
         };
+        // `Idempotency-Key`: a repeat is answered from the job store, never sent again; a
+        // repeat while the first request is still being handled is a 409.
+        let key = session
+            .req_header()
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let _in_progress = match &key {
+            Some(key) => match self.state.idempotency.begin(&ctx.consumer, key) {
+                Some(guard) => Some(guard),
+                None => return Ok(Outcome::Problem(submit::key_in_progress(key))),
+            },
+            None => None,
+        };
+        if let Some(key) = &key {
+            let request = submit::stored_request(
+                session.req_header(),
+                prepared.facade_body.clone(),
+                route,
+                None,
+            );
+            if let Some(outcome) =
+                submit::repeated(self.jobs.as_ref(), &ctx.consumer, key, &request).await?
+            {
+                return Ok(outcome);
+            }
+        }
         let preferred = submit::prefers_async(session.req_header());
         if policy.always || preferred {
             return self

@@ -184,6 +184,9 @@ pub trait JobStore: Send + Sync {
 
     async fn get(&self, id: &str) -> Result<Option<Job>, StoreError>;
 
+    /// The job a consumer made with this `Idempotency-Key`, if any.
+    async fn find_by_key(&self, consumer: &str, key: &str) -> Result<Option<Job>, StoreError>;
+
     /// Claims up to `limit` jobs that are queued and due (next_attempt_at <= now), or in_flight
     /// with an expired lease (lease_until <= now); marks them in_flight with
     /// lease_until = now + lease_ms. Oldest due first (an expired lease counts as due at its

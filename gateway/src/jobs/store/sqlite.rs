@@ -178,6 +178,15 @@ impl JobStore for SqliteJobStore {
         .await
     }
 
+    async fn find_by_key(&self, consumer: &str, key: &str) -> Result<Option<Job>, StoreError> {
+        let (consumer, key) = (consumer.to_string(), key.to_string());
+        self.read(move |conn| {
+            find_by_key_on(conn, &consumer, &key)
+                .map_err(|e| StoreError::sqlite(format!("reading the job of key {key}"), e))
+        })
+        .await
+    }
+
     async fn claim_due(
         &self,
         now: i64,
@@ -442,20 +451,20 @@ fn get_on(conn: &Connection, id: &str) -> rusqlite::Result<Option<Job>> {
         .optional()
 }
 
+fn find_by_key_on(conn: &Connection, consumer: &str, key: &str) -> rusqlite::Result<Option<Job>> {
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE consumer = ?1 AND idempotency_key = ?2");
+    conn.prepare_cached(&sql)?
+        .query_row(params![consumer, key], job_from_row)
+        .optional()
+}
+
 pub(crate) fn insert(conn: &Connection, row: &InsertRow) -> Result<InsertOutcome, StoreError> {
     let job = &row.job;
     let context = || format!("inserting job {}", job.id);
     if let Some(key) = &job.idempotency_key {
         // The writer is the only one inserting, so this check and the insert cannot race;
         // the unique index backs it up.
-        let sql =
-            format!("SELECT {COLUMNS} FROM jobs WHERE consumer = ?1 AND idempotency_key = ?2");
-        let existing = conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| {
-                stmt.query_row(params![job.consumer, key], job_from_row)
-                    .optional()
-            })
+        let existing = find_by_key_on(conn, &job.consumer, key)
             .map_err(|e| StoreError::sqlite(context(), e))?;
         if let Some(existing) = existing {
             return Ok(InsertOutcome::Existing(Box::new(existing)));

@@ -227,6 +227,30 @@ async fn an_expired_lease_is_claimed_again() {
 }
 
 #[tokio::test]
+async fn a_job_is_found_by_its_consumer_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut job = new_job("k", 1_000);
+    job.idempotency_key = Some("order-7".into());
+    inserted(&store, job).await;
+    assert_eq!(
+        store
+            .find_by_key("erp", "order-7")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "k"
+    );
+    assert!(store
+        .find_by_key("other", "order-7")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.find_by_key("erp", "order-8").await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn reopening_releases_the_leases_of_a_previous_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
