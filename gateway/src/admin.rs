@@ -93,6 +93,7 @@ impl AdminApi {
         json!({
             "status": if ready { "ok" } else { "starting" },
             "config_version": snapshot.version,
+            "backends": self.state.backend_health.report(crate::jobs::submit::unix_ms()),
         })
     }
 

@@ -6,6 +6,7 @@ mod admin_jobs;
 mod cli;
 mod config;
 mod exchange;
+mod health;
 mod housekeeping;
 mod jobs;
 mod jwks;

@@ -3,6 +3,7 @@
 use crate::admin::AdminApi;
 use crate::config;
 use crate::exchange::BackendClient;
+use crate::health::HealthChecker;
 use crate::housekeeping::Housekeeping;
 use crate::jobs::alerts::Alerts;
 use crate::jobs::store::{JobStore, SqliteJobStore};
@@ -108,11 +109,20 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         },
     ));
     server.add_service(background_service(
+        "health checks",
+        HealthChecker {
+            state: state.clone(),
+            health: state.backend_health.clone(),
+            client: client.clone(),
+        },
+    ));
+    server.add_service(background_service(
         "job worker",
         JobWorker {
             state: state.clone(),
             store: jobs,
             client,
+            paces: Default::default(),
         },
     ));
 

@@ -119,6 +119,27 @@ pub struct Backend {
     pub xml: Option<XmlShape>,
     /// Path prefix of the backend URL (`http://x/api` → `/api`), without a trailing `/`.
     pub base_path: String,
+    /// `maintenance:` windows: known offline, calls go straight to the queue.
+    pub maintenance: Vec<propylon_policies::maintenance::MaintenanceWindow>,
+    /// `health: { path, interval }`: the active health check, if any.
+    pub health: Option<HealthCheck>,
+    pub replay: ReplayPacing,
+}
+
+/// `replay: { concurrency, rate }` of a backend: the job worker's pace towards it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayPacing {
+    pub concurrency: usize,
+    pub rate: Option<propylon_policies::limits::Rate>,
+}
+
+/// `health:` of a backend, checked by `crate::health::HealthChecker`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The path sent upstream: the backend URL's path prefix + `health.path`.
+    pub path: String,
+    /// Time between checks (default 10s).
+    pub interval: Duration,
 }
 
 /// A facade operation bound to its backend: what the proxy phases apply.

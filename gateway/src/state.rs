@@ -1,5 +1,6 @@
 //! What the data plane, the admin API and the reloader share.
 
+use crate::health::BackendHealth;
 use crate::jobs::alerts::Alerts;
 use crate::jobs::idempotency::KeysInProgress;
 use crate::jwks::JwksCache;
@@ -26,6 +27,8 @@ pub struct GatewayState {
     pub jobs_due: tokio::sync::Notify,
     pub alerts: Alerts,
     pub idempotency: KeysInProgress,
+    /// Circuit breakers, health checks and maintenance windows per backend; kept across reloads.
+    pub backend_health: Arc<BackendHealth>,
 }
 
 impl GatewayState {
@@ -44,6 +47,7 @@ impl GatewayState {
             jobs_due: tokio::sync::Notify::new(),
             alerts,
             idempotency: KeysInProgress::default(),
+            backend_health: Arc::new(BackendHealth::new()),
         }
     }
 

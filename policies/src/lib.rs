@@ -2,8 +2,10 @@
 //! Pingora's `Session`: the gateway asks a policy for a decision and carries it out.
 
 pub mod auth;
+pub mod circuit;
 pub mod forwarding;
 pub mod limits;
+pub mod maintenance;
 pub mod mapping;
 pub mod problem;
 pub mod query;

@@ -1,6 +1,7 @@
 pub mod alerts;
 pub mod client_api;
 pub mod idempotency;
+pub mod pacing;
 pub mod store;
 pub mod submit;
 pub mod worker;

@@ -3,6 +3,7 @@
 //! live call with the config current at replay time, and records success, a retry with
 //! backoff, or a dead letter.
 
+use super::pacing::ReplayPaces;
 use super::store::{Job, JobStore, StoredAnswer};
 use super::submit::unix_ms;
 use crate::exchange::{self, BackendClient, Outcome};
@@ -31,6 +32,7 @@ pub struct JobWorker {
     pub state: Arc<GatewayState>,
     pub store: Arc<dyn JobStore>,
     pub client: Arc<BackendClient>,
+    pub paces: Arc<ReplayPaces>,
 }
 
 #[async_trait]
@@ -58,9 +60,18 @@ impl BackgroundService for JobWorker {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     return;
                 };
-                let (state, store, client) =
-                    (self.state.clone(), self.store.clone(), self.client.clone());
+                let (state, store) = (self.state.clone(), self.store.clone());
+                let (client, paces) = (self.client.clone(), self.paces.clone());
                 tokio::spawn(async move {
+                    // Each backend at its own pace; others are not held up meanwhile.
+                    let backend = state
+                        .current()
+                        .operation(&job.api, &job.operation)
+                        .map(|r| (r.backend.name.clone(), r.backend.replay));
+                    let _slot = match backend {
+                        Some((name, pacing)) => paces.enter(&name, pacing).await,
+                        None => None,
+                    };
                     replay(&state, store.as_ref(), &client, job).await;
                     drop(permit);
                 });
@@ -71,6 +82,22 @@ impl BackgroundService for JobWorker {
 
 /// One delivery attempt of `job`.
 async fn replay(state: &GatewayState, store: &dyn JobStore, client: &BackendClient, job: Job) {
+    // A backend known down (maintenance, failing health check, open circuit): the job waits
+    // without spending an attempt, so a long maintenance window cannot dead-letter it.
+    let now = unix_ms();
+    if let Some(route) = state.current().operation(&job.api, &job.operation) {
+        if let Some(down) = state.backend_health.down(&route.backend, now) {
+            let at = state.backend_health.retry_at(&route.backend, down, now);
+            let why = down.describe(&route.backend.name);
+            if let Err(e) = store
+                .retry_later(&job.id, job.attempts, at, &why, now)
+                .await
+            {
+                tracing::error!(job = %job.id, error = %e, "cannot postpone the job");
+            }
+            return;
+        }
+    }
     let started = Instant::now();
     let attempts = job.attempts + 1;
     let (attempt, answer, retry) = match deliver(state, client, &job).await {
@@ -172,12 +199,15 @@ async fn deliver(
     if upstream.insert_header("idempotency-key", key).is_err() {
         return Err("the idempotency key cannot be sent".to_string());
     }
-    match client
+    let answer = client
         .call(&route.backend.peer, upstream, prepared.body, MAX_ANSWER)
-        .await
-    {
+        .await;
+    let health = &state.backend_health;
+    match answer {
         Ok(answer) => {
             let status = answer.header.status.as_u16();
+            let up = !retry.retry_statuses.contains(&status);
+            health.record(&route.backend.name, up, unix_ms());
             let stored = match exchange::shape_answer(&route, exchange, answer) {
                 Outcome::Answer(a) => StoredAnswer {
                     status: a.status,
@@ -202,6 +232,7 @@ async fn deliver(
             Ok((Attempt::Answered(status), Some(stored), retry))
         }
         Err(e) => {
+            health.record(&route.backend.name, false, unix_ms());
             tracing::debug!(job = %job.id, error = %e, "replay attempt failed");
             Ok((Attempt::Unreachable, None, retry))
         }

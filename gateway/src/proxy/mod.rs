@@ -115,8 +115,22 @@ impl FacadeProxy {
                 .submit_job(session, ctx, route, policy, prepared.facade_body, preferred)
                 .await;
         }
-        // `async: fallback`: try the backend; if it is down, the call becomes a job.
-        match self
+        // `async: fallback`: a backend known down (open circuit, failing health check,
+        // maintenance window) is not tried at all; otherwise try it, and if it turns out
+        // down, the call becomes a job.
+        let health = &self.state.backend_health;
+        let name = route.backend.name.as_str();
+        if let Some(down) = health.down(&route.backend, submit::unix_ms()) {
+            tracing::debug!(
+                backend = name,
+                reason = down.as_str(),
+                "backend known down: queued"
+            );
+            return self
+                .submit_job(session, ctx, route, policy, prepared.facade_body, false)
+                .await;
+        }
+        let answer = self
             .client
             .call(
                 &route.backend.peer,
@@ -124,28 +138,38 @@ impl FacadeProxy {
                 prepared.body,
                 MAX_ANSWER,
             )
-            .await
-        {
+            .await;
+        let now = submit::unix_ms();
+        match answer {
             Ok(answer)
                 if policy
                     .retry
                     .retry_statuses
                     .contains(&answer.header.status.as_u16()) =>
             {
+                health.record(name, false, now);
                 self.submit_job(session, ctx, route, policy, prepared.facade_body, false)
                     .await
             }
-            Ok(answer) => Ok(exchange::shape_answer(route, exchange, answer)),
+            Ok(answer) => {
+                health.record(name, true, now);
+                Ok(exchange::shape_answer(route, exchange, answer))
+            }
             Err(e) if backend_down(&e) => {
+                health.record(name, false, now);
                 self.state
                     .metrics
                     .upstream_errors
-                    .with_label_values(&[route.backend.name.as_str(), e.etype().as_str()])
+                    .with_label_values(&[name, e.etype().as_str()])
                     .inc();
                 self.submit_job(session, ctx, route, policy, prepared.facade_body, false)
                     .await
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // Reachable, but the answer could not be used: not the backend being down.
+                health.record(name, true, now);
+                Err(e)
+            }
         }
     }
 
