@@ -21,7 +21,7 @@ use propylon_policies::circuit::{CircuitBreaker, CircuitSettings, CircuitState};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::JoinSet;
 
 /// Why a backend is not called now.
@@ -259,7 +259,8 @@ impl BackgroundService for HealthChecker {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_started: HashMap<String, Instant> = HashMap::new();
+        // When each backend's last check started, in tick time: checks stay on the interval.
+        let mut last_started: HashMap<String, tokio::time::Instant> = HashMap::new();
         // Checks in flight: task id → backend name.
         let mut in_flight: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut checks: JoinSet<Result<(), String>> = JoinSet::new();
@@ -285,7 +286,7 @@ impl BackgroundService for HealthChecker {
                         }
                     }
                 }
-                _ = tick.tick() => {
+                at = tick.tick() => {
                     let snapshot = self.state.current();
                     let backends = checked_backends(&snapshot);
                     last_started.retain(|name, _| backends.iter().any(|b| &b.name == name));
@@ -294,11 +295,11 @@ impl BackgroundService for HealthChecker {
                         if in_flight.values().any(|n| n == &backend.name)
                             || last_started
                                 .get(&backend.name)
-                                .is_some_and(|t| t.elapsed() < check.interval)
+                                .is_some_and(|t| at.duration_since(*t) < check.interval)
                         {
                             continue;
                         }
-                        last_started.insert(backend.name.clone(), Instant::now());
+                        last_started.insert(backend.name.clone(), at);
                         let client = self.client.clone();
                         let name = backend.name.clone();
                         let task = checks.spawn(async move { check_once(&client, &backend).await });

@@ -27,6 +27,8 @@ const BATCH: usize = 64;
 /// Replays in flight at once, all backends together.
 const CONCURRENCY: usize = 32;
 const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// The longest a job waits for a down backend before it is looked at again.
+const RECHECK_DOWN_MS: i64 = 2_000;
 
 pub struct JobWorker {
     pub state: Arc<GatewayState>,
@@ -87,7 +89,12 @@ async fn replay(state: &GatewayState, store: &dyn JobStore, client: &BackendClie
     let now = unix_ms();
     if let Some(route) = state.current().operation(&job.api, &job.operation) {
         if let Some(down) = state.backend_health.down(&route.backend, now) {
-            let at = state.backend_health.retry_at(&route.backend, down, now);
+            // Looked at again soon whatever the reason says: a reload may end a window, a
+            // probe may close the circuit.
+            let at = state
+                .backend_health
+                .retry_at(&route.backend, down, now)
+                .min(now + RECHECK_DOWN_MS);
             let why = down.describe(&route.backend.name);
             if let Err(e) = store
                 .retry_later(&job.id, job.attempts, at, &why, now)
