@@ -66,7 +66,7 @@ pub(super) fn compile(
 }
 
 /// Replays in flight at once to one backend when `replay.concurrency` is not set.
-const DEFAULT_REPLAY_CONCURRENCY: usize = 8;
+const DEFAULT_REPLAY_CONCURRENCY: usize = 16;
 
 /// `replay: { concurrency, rate }`: how hard the worker may push a backend that came back.
 fn replay_pacing(ctx: &mut Ctx<'_>, key: &str, backend: &RawBackend) -> ReplayPacing {

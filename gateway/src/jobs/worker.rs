@@ -41,24 +41,41 @@ pub struct JobWorker {
 impl BackgroundService for JobWorker {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
+        // After a full batch there is likely more due: claim again without waiting.
+        let mut backlog = false;
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = self.state.jobs_due.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
+            if !backlog {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = self.state.jobs_due.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+            } else if *shutdown.borrow() {
+                return;
             }
-            let free = permits.available_permits().min(BATCH);
-            if free == 0 {
-                continue;
-            }
+            // Wait for at least one free replay slot before claiming (leases run meanwhile).
+            let Ok(first) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let free = (permits.available_permits() + 1).min(BATCH);
+            drop(first);
             let jobs = match self.store.claim_due(unix_ms(), LEASE_MS, free).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot claim due jobs");
+                    backlog = false;
                     continue;
                 }
             };
+            let full = jobs.len() == free;
+            let mut delivered = 0;
             for job in jobs {
+                // A backend known down: the job waits, written back here so that a long outage
+                // cannot keep the worker spinning through the whole backlog.
+                if postpone_if_down(&self.state, self.store.as_ref(), &job).await {
+                    continue;
+                }
+                delivered += 1;
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     return;
                 };
@@ -78,33 +95,40 @@ impl BackgroundService for JobWorker {
                     drop(permit);
                 });
             }
+            backlog = full && delivered > 0;
         }
     }
 }
 
+/// A backend known down (maintenance, failing health check, open circuit): the job waits
+/// without spending an attempt, so a long maintenance window cannot dead-letter it. `false`
+/// when the job should be delivered now (the caller may be the circuit's half-open probe).
+async fn postpone_if_down(state: &GatewayState, store: &dyn JobStore, job: &Job) -> bool {
+    let now = unix_ms();
+    let Some(route) = state.current().operation(&job.api, &job.operation) else {
+        return false;
+    };
+    let Some(down) = state.backend_health.down(&route.backend, now) else {
+        return false;
+    };
+    // Looked at again soon whatever the reason says: a reload may end a window, a probe may
+    // close the circuit.
+    let at = state
+        .backend_health
+        .retry_at(&route.backend, down, now)
+        .min(now + RECHECK_DOWN_MS);
+    let why = down.describe(&route.backend.name);
+    if let Err(e) = store
+        .retry_later(&job.id, job.attempts, at, &why, now)
+        .await
+    {
+        tracing::error!(job = %job.id, error = %e, "cannot postpone the job");
+    }
+    true
+}
+
 /// One delivery attempt of `job`.
 async fn replay(state: &GatewayState, store: &dyn JobStore, client: &BackendClient, job: Job) {
-    // A backend known down (maintenance, failing health check, open circuit): the job waits
-    // without spending an attempt, so a long maintenance window cannot dead-letter it.
-    let now = unix_ms();
-    if let Some(route) = state.current().operation(&job.api, &job.operation) {
-        if let Some(down) = state.backend_health.down(&route.backend, now) {
-            // Looked at again soon whatever the reason says: a reload may end a window, a
-            // probe may close the circuit.
-            let at = state
-                .backend_health
-                .retry_at(&route.backend, down, now)
-                .min(now + RECHECK_DOWN_MS);
-            let why = down.describe(&route.backend.name);
-            if let Err(e) = store
-                .retry_later(&job.id, job.attempts, at, &why, now)
-                .await
-            {
-                tracing::error!(job = %job.id, error = %e, "cannot postpone the job");
-            }
-            return;
-        }
-    }
     let started = Instant::now();
     let attempts = job.attempts + 1;
     let (attempt, answer, retry) = match deliver(state, client, &job).await {
