@@ -45,6 +45,8 @@ pub struct Submission<'a> {
     pub request_id: &'a str,
     /// The client asked for it with `Prefer: respond-async`.
     pub preferred: bool,
+    /// The backend was just tried and found down (`async: fallback`).
+    pub fallback: bool,
 }
 
 /// `Prefer: respond-async` (RFC 7240), among other preferences.
@@ -91,7 +93,12 @@ pub async fn submit(store: &dyn JobStore, s: Submission<'_>) -> Result<Submitted
         request_id: s.request_id.to_string(),
         idempotency_key,
         max_attempts: s.policy.retry.max_attempts,
-        next_attempt_at: now,
+        // A fallback job's backend has just failed: its first replay waits one backoff.
+        next_attempt_at: if s.fallback {
+            now + millis(s.policy.retry.backoff)
+        } else {
+            now
+        },
         created_at: now,
     };
     let (id, digest) = (job.id.clone(), job.body_digest.clone());
@@ -231,4 +238,8 @@ pub fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }

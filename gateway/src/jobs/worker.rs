@@ -93,6 +93,8 @@ impl BackgroundService for JobWorker {
                     };
                     replay(&state, store.as_ref(), &client, job).await;
                     drop(permit);
+                    // A free slot: more due jobs can be claimed now, not at the next poll.
+                    state.jobs_due.notify_one();
                 });
             }
             backlog = full && delivered > 0;

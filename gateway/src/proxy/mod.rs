@@ -191,6 +191,7 @@ impl FacadeProxy {
             claims: ctx.claims.as_deref(),
             request_id: &ctx.request_id,
             preferred,
+            fallback: !policy.always && !preferred,
         };
         let submitted = submit::submit(self.jobs.as_ref(), submission).await?;
         if submitted.created {
