@@ -22,9 +22,6 @@ pub struct Housekeeping {
     pub jobs: Arc<dyn JobStore>,
 }
 
-/// How long a succeeded job's result stays readable at `/jobs/{id}/result`.
-const RESULT_RETENTION_MS: i64 = 24 * 3600 * 1000;
-
 #[async_trait]
 impl BackgroundService for Housekeeping {
     async fn start(&self, mut shutdown: ShutdownWatch) {
@@ -57,7 +54,9 @@ impl BackgroundService for Housekeeping {
                         limit.evict_idle();
                     }
                     self.state.quota_counters.retain_current(unix_now());
-                    let before = crate::jobs::submit::unix_ms() - RESULT_RETENTION_MS;
+                    let retention = self.state.current().server.result_retention;
+                    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
+                    let before = crate::jobs::submit::unix_ms() - retention_ms;
                     if let Err(e) = self.jobs.purge_succeeded(before).await {
                         tracing::warn!(error = %e, "cannot purge old job results");
                     }

@@ -103,6 +103,8 @@ pub struct Summary {
 pub struct ServerSettings {
     /// `store.path`, resolved from the config's folder (default `./data`).
     pub store_path: PathBuf,
+    /// `store.result_retention`: how long succeeded jobs and their answers are kept.
+    pub result_retention: Duration,
     pub listen: String,
     pub admin_listen: Option<String>,
     pub admin_token: Option<String>,

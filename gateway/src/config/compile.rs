@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime};
 const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
 const ALERT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// `store.result_retention` when not set.
+const DEFAULT_RESULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// A compiled config with the warnings worth telling the admin.
 pub struct Compiled {
@@ -133,6 +135,13 @@ pub(crate) fn compile_text(
         warnings: Vec::new(),
         max_body: DEFAULT_MAX_BODY,
     };
+    let retention = raw
+        .store
+        .as_ref()
+        .and_then(|st| st.result_retention.as_deref());
+    let result_retention = ctx
+        .duration("store.result_retention", retention)
+        .unwrap_or(DEFAULT_RESULT_RETENTION);
     let server = server_settings(&mut ctx, &raw.server).map(|mut s| {
         let store = raw
             .store
@@ -140,6 +149,7 @@ pub(crate) fn compile_text(
             .and_then(|st| st.path.as_deref())
             .unwrap_or("./data");
         s.store_path = ctx.resolve(store);
+        s.result_retention = result_retention;
         s
     });
     let backends = backends::compile(&mut ctx, &raw.backends);
@@ -241,6 +251,7 @@ fn server_settings(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerSettings>
     });
     ok.then(|| ServerSettings {
         store_path: PathBuf::new(),
+        result_retention: DEFAULT_RESULT_RETENTION,
         listen: raw.listen.clone(),
         admin_listen: raw.admin_listen.clone(),
         admin_token: raw.admin_token.clone(),
@@ -365,6 +376,31 @@ paths:
         );
         let errors = compile(&status).err().unwrap();
         assert!(errors[0].message.contains("reads only"), "{errors:#?}");
+    }
+
+    #[test]
+    fn result_retention_is_configurable() {
+        let compiled = compile(&format!(
+            "{GOOD}store: {{ kind: embedded, result_retention: 1h }}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            compiled.snapshot.server.result_retention,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            compile(GOOD).unwrap().snapshot.server.result_retention,
+            DEFAULT_RESULT_RETENTION
+        );
+        let errors = compile(&format!(
+            "{GOOD}store: {{ kind: embedded, result_retention: forever }}\n"
+        ))
+        .err()
+        .unwrap();
+        assert!(
+            errors[0].message.contains("result_retention"),
+            "{errors:#?}"
+        );
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct RawStore {
     pub kind: StoreKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// How long a succeeded job's answer stays at `/jobs/{id}/result` (default 24h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_retention: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
