@@ -71,13 +71,7 @@ impl FacadeProxy {
             };
         let Some(policy) = &route.jobs else {
             let answer = self
-                .client
-                .call(
-                    &route.backend.peer,
-                    prepared.header,
-                    prepared.body,
-                    MAX_ANSWER,
-                )
+                .call_backend(route, prepared.header, prepared.body)
                 .await?;
             return Ok(exchange::shape_answer(route, exchange, answer));
         };
@@ -131,13 +125,7 @@ impl FacadeProxy {
                 .await;
         }
         let answer = self
-            .client
-            .call(
-                &route.backend.peer,
-                prepared.header,
-                prepared.body,
-                MAX_ANSWER,
-            )
+            .call_backend(route, prepared.header, prepared.body)
             .await;
         let now = submit::unix_ms();
         match answer {
@@ -171,6 +159,18 @@ impl FacadeProxy {
                 Err(e)
             }
         }
+    }
+
+    /// The whole upstream exchange of a buffered operation (Pingora's connector and pool).
+    async fn call_backend(
+        &self,
+        route: &FacadeRoute,
+        header: RequestHeader,
+        body: bytes::Bytes,
+    ) -> Result<exchange::client::BackendAnswer> {
+        self.client
+            .call(&route.backend.peer, header, body, MAX_ANSWER)
+            .await
     }
 
     async fn submit_job(
