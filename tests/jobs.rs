@@ -1139,3 +1139,31 @@ fn a_key_in_progress_is_a_409_and_a_repeat_of_a_job_is_not_sent_again() {
     );
     assert_eq!(assert_problem(&other, 422)["type"], IDEMPOTENCY_REUSED);
 }
+
+/// A call answered at once, made with an `Idempotency-Key`: a repeat gets the same answer
+/// from the store and the backend is not called a second time (no second order).
+#[test]
+fn a_repeat_of_a_call_answered_live_gets_the_same_answer_without_a_second_delivery() {
+    let hook = webhook();
+    let backend = RecordingBackend::start(order_reply());
+    let gw = start_gateway(&backend.url(), "2s", RETRY_PATIENT, &hook.url());
+    let body = json!({ "sku": "L-1" });
+    let first = post(&gw, "/orders", &body, &[("idempotency-key", "live-1")]);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.json(), mapped_order());
+    let again = post(&gw, "/orders", &body, &[("idempotency-key", "live-1")]);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json(), mapped_order());
+    assert_eq!(backend.call_count(), 1, "calls: {:?}", backend.calls());
+    let other = post(
+        &gw,
+        "/orders",
+        &json!({ "sku": "L-2" }),
+        &[("idempotency-key", "live-1")],
+    );
+    assert_eq!(assert_problem(&other, 422)["type"], IDEMPOTENCY_REUSED);
+    assert_eq!(backend.call_count(), 1);
+    // Without a key every call goes to the backend.
+    assert_eq!(post(&gw, "/orders", &body, &[]).status, 200);
+    assert_eq!(backend.call_count(), 2);
+}

@@ -2,7 +2,7 @@
 //! `202 Accepted`, `Location: /jobs/{id}` and `Retry-After` (the Asynchronous Request-Reply
 //! pattern), `Preference-Applied: respond-async` when the client asked with `Prefer`.
 
-use super::store::{InsertOutcome, JobStore, NewJob, StoredRequest};
+use super::store::{InsertOutcome, JobStore, NewJob, StoredAnswer, StoredRequest};
 use crate::exchange::{Answer, Outcome};
 use crate::snapshot::{FacadeRoute, JobPolicy};
 use bytes::Bytes;
@@ -76,31 +76,7 @@ pub struct Submitted {
 /// another body.
 pub async fn submit(store: &dyn JobStore, s: Submission<'_>) -> Result<Submitted> {
     let now = unix_ms();
-    let request = stored_request(s.request, s.body, s.route, s.claims);
-    let idempotency_key = s
-        .request
-        .headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let job = NewJob {
-        id: uuid::Uuid::new_v4().to_string(),
-        consumer: s.consumer.to_string(),
-        api: s.route.api.clone(),
-        operation: s.route.operation_id.clone(),
-        body_digest: digest(&request),
-        request,
-        request_id: s.request_id.to_string(),
-        idempotency_key,
-        max_attempts: s.policy.retry.max_attempts,
-        // A fallback job's backend has just failed: its first replay waits one backoff.
-        next_attempt_at: if s.fallback {
-            now + millis(s.policy.retry.backoff)
-        } else {
-            now
-        },
-        created_at: now,
-    };
+    let job = new_job(&s, uuid::Uuid::new_v4().to_string(), now);
     let (id, digest) = (job.id.clone(), job.body_digest.clone());
     let outcome = store
         .insert(job)
@@ -141,12 +117,110 @@ pub async fn repeated(
         )
     })?;
     Ok(existing.map(|job| {
-        if job.body_digest == digest(request) {
-            Outcome::Answer(accepted(&job.id, job.status.as_str(), false))
-        } else {
+        if job.body_digest != digest(request) {
             Outcome::Problem(reused(&job.id))
+        } else if let Some(answer) = job.result.as_ref().filter(|_| answered_live(&job)) {
+            // The first call was answered at once: the same answer again.
+            Outcome::Answer(stored_answer(answer))
+        } else {
+            Outcome::Answer(accepted(&job.id, job.status.as_str(), false))
         }
     }))
+}
+
+/// Records the live answer of a call made with an `Idempotency-Key`, as a job that
+/// succeeded without a replay (attempts 0), so that a repeat gets the same answer and is
+/// never sent to the backend again.
+pub async fn record_live_answer(
+    store: &dyn JobStore,
+    s: Submission<'_>,
+    outcome: &Outcome,
+) -> Result<()> {
+    let answer = match outcome {
+        Outcome::Answer(a) => StoredAnswer {
+            status: a.status,
+            headers: a
+                .headers
+                .iter()
+                .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect(),
+            body: a.body.to_vec(),
+        },
+        Outcome::Problem(p) => StoredAnswer {
+            status: p.status,
+            headers: vec![(
+                "content-type".into(),
+                propylon_policies::problem::CONTENT_TYPE.into(),
+            )],
+            body: p.to_body(),
+        },
+    };
+    let now = unix_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    let job = new_job(&s, id.clone(), now);
+    let fail = |e: super::store::StoreError| {
+        Error::explain(
+            ErrorType::InternalError,
+            format!("recording the answer: {e}"),
+        )
+    };
+    if let InsertOutcome::Inserted = store.insert(job).await.map_err(fail)? {
+        store.succeed(&id, 0, answer, now).await.map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// The job of a submission: the facade request less credentials, who made it, and when it
+/// is first due.
+fn new_job(s: &Submission<'_>, id: String, now: i64) -> NewJob {
+    let request = stored_request(s.request, s.body.clone(), s.route, s.claims);
+    let idempotency_key = s
+        .request
+        .headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    NewJob {
+        id,
+        consumer: s.consumer.to_string(),
+        api: s.route.api.clone(),
+        operation: s.route.operation_id.clone(),
+        body_digest: digest(&request),
+        request,
+        request_id: s.request_id.to_string(),
+        idempotency_key,
+        max_attempts: s.policy.retry.max_attempts,
+        // A fallback job's backend has just failed: its first replay waits one backoff.
+        next_attempt_at: if s.fallback {
+            now + millis(s.policy.retry.backoff)
+        } else {
+            now
+        },
+        created_at: now,
+    }
+}
+
+/// A job that succeeded with no replay holds the answer its first call got live.
+fn answered_live(job: &super::store::Job) -> bool {
+    job.status == super::store::JobStatus::Succeeded && job.attempts == 0
+}
+
+fn stored_answer(answer: &StoredAnswer) -> Answer {
+    let headers = answer
+        .headers
+        .iter()
+        .filter_map(|(n, v)| {
+            Some((
+                HeaderName::from_bytes(n.as_bytes()).ok()?,
+                HeaderValue::from_str(v).ok()?,
+            ))
+        })
+        .collect();
+    Answer {
+        status: answer.status,
+        headers,
+        body: Bytes::from(answer.body.clone()),
+    }
 }
 
 fn reused(id: &str) -> Problem {

@@ -141,7 +141,13 @@ impl FacadeProxy {
             }
             Ok(answer) => {
                 health.record(name, true, now);
-                Ok(exchange::shape_answer(route, exchange, answer))
+                let outcome = exchange::shape_answer(route, exchange, answer);
+                if key.is_some() {
+                    let submission =
+                        self.submission(session, ctx, route, policy, prepared.facade_body, false);
+                    submit::record_live_answer(self.jobs.as_ref(), submission, &outcome).await?;
+                }
+                Ok(outcome)
             }
             Err(e) if backend_down(&e) => {
                 health.record(name, false, now);
@@ -158,6 +164,28 @@ impl FacadeProxy {
                 health.record(name, true, now);
                 Err(e)
             }
+        }
+    }
+
+    fn submission<'a>(
+        &self,
+        session: &'a Session,
+        ctx: &'a RequestCtx,
+        route: &'a FacadeRoute,
+        policy: &'a JobPolicy,
+        body: bytes::Bytes,
+        preferred: bool,
+    ) -> submit::Submission<'a> {
+        submit::Submission {
+            route,
+            policy,
+            request: session.req_header(),
+            body,
+            consumer: &ctx.consumer,
+            claims: ctx.claims.as_deref(),
+            request_id: &ctx.request_id,
+            preferred,
+            fallback: !policy.always && !preferred,
         }
     }
 
@@ -182,17 +210,7 @@ impl FacadeProxy {
         body: bytes::Bytes,
         preferred: bool,
     ) -> Result<Outcome> {
-        let submission = submit::Submission {
-            route,
-            policy,
-            request: session.req_header(),
-            body,
-            consumer: &ctx.consumer,
-            claims: ctx.claims.as_deref(),
-            request_id: &ctx.request_id,
-            preferred,
-            fallback: !policy.always && !preferred,
-        };
+        let submission = self.submission(session, ctx, route, policy, body, preferred);
         let submitted = submit::submit(self.jobs.as_ref(), submission).await?;
         if submitted.created {
             self.state
