@@ -5,7 +5,7 @@
 use super::store::{Job, JobStatus};
 use crate::exchange::Answer;
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::json;
 
@@ -64,21 +64,7 @@ pub fn result(job: &Job) -> Result<Answer, Box<Problem>> {
             format!("job {} has no result yet (status {status})", job.id),
         )));
     };
-    let headers = answer
-        .headers
-        .iter()
-        .filter_map(|(n, v)| {
-            Some((
-                HeaderName::from_bytes(n.as_bytes()).ok()?,
-                HeaderValue::from_str(v).ok()?,
-            ))
-        })
-        .collect();
-    Ok(Answer {
-        status: answer.status,
-        headers,
-        body: Bytes::from(answer.body.clone()),
-    })
+    Ok(super::answers::from_stored(answer))
 }
 
 fn json_answer(status: u16, body: String) -> Answer {

@@ -1,4 +1,5 @@
 pub mod alerts;
+pub mod answers;
 pub mod client_api;
 pub mod idempotency;
 pub mod pacing;

@@ -2,7 +2,7 @@
 //! `202 Accepted`, `Location: /jobs/{id}` and `Retry-After` (the Asynchronous Request-Reply
 //! pattern), `Preference-Applied: respond-async` when the client asked with `Prefer`.
 
-use super::store::{InsertOutcome, JobStore, NewJob, StoredAnswer, StoredRequest};
+use super::store::{InsertOutcome, JobStore, NewJob, StoredRequest};
 use crate::exchange::{Answer, Outcome};
 use crate::snapshot::{FacadeRoute, JobPolicy};
 use bytes::Bytes;
@@ -121,7 +121,7 @@ pub async fn repeated(
             Outcome::Problem(reused(&job.id))
         } else if let Some(answer) = job.result.as_ref().filter(|_| answered_live(&job)) {
             // The first call was answered at once: the same answer again.
-            Outcome::Answer(stored_answer(answer))
+            Outcome::Answer(super::answers::from_stored(answer))
         } else {
             Outcome::Answer(accepted(&job.id, job.status.as_str(), false))
         }
@@ -136,25 +136,7 @@ pub async fn record_live_answer(
     s: Submission<'_>,
     outcome: &Outcome,
 ) -> Result<()> {
-    let answer = match outcome {
-        Outcome::Answer(a) => StoredAnswer {
-            status: a.status,
-            headers: a
-                .headers
-                .iter()
-                .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
-                .collect(),
-            body: a.body.to_vec(),
-        },
-        Outcome::Problem(p) => StoredAnswer {
-            status: p.status,
-            headers: vec![(
-                "content-type".into(),
-                propylon_policies::problem::CONTENT_TYPE.into(),
-            )],
-            body: p.to_body(),
-        },
-    };
+    let answer = super::answers::to_stored(outcome);
     let now = unix_ms();
     let id = uuid::Uuid::new_v4().to_string();
     let job = new_job(&s, id.clone(), now);
@@ -203,24 +185,6 @@ fn new_job(s: &Submission<'_>, id: String, now: i64) -> NewJob {
 /// A job that succeeded with no replay holds the answer its first call got live.
 fn answered_live(job: &super::store::Job) -> bool {
     job.status == super::store::JobStatus::Succeeded && job.attempts == 0
-}
-
-fn stored_answer(answer: &StoredAnswer) -> Answer {
-    let headers = answer
-        .headers
-        .iter()
-        .filter_map(|(n, v)| {
-            Some((
-                HeaderName::from_bytes(n.as_bytes()).ok()?,
-                HeaderValue::from_str(v).ok()?,
-            ))
-        })
-        .collect();
-    Answer {
-        status: answer.status,
-        headers,
-        body: Bytes::from(answer.body.clone()),
-    }
 }
 
 fn reused(id: &str) -> Problem {

@@ -241,27 +241,8 @@ async fn deliver(
             let status = answer.header.status.as_u16();
             let up = !retry.retry_statuses.contains(&status);
             health.record(&route.backend.name, up, unix_ms());
-            let stored = match exchange::shape_answer(&route, exchange, answer) {
-                Outcome::Answer(a) => StoredAnswer {
-                    status: a.status,
-                    headers: a
-                        .headers
-                        .iter()
-                        .filter_map(|(n, v)| {
-                            Some((n.as_str().to_string(), v.to_str().ok()?.to_string()))
-                        })
-                        .collect(),
-                    body: a.body.to_vec(),
-                },
-                Outcome::Problem(p) => StoredAnswer {
-                    status: p.status,
-                    headers: vec![(
-                        "content-type".into(),
-                        propylon_policies::problem::CONTENT_TYPE.into(),
-                    )],
-                    body: p.to_body(),
-                },
-            };
+            let stored =
+                super::answers::to_stored(&exchange::shape_answer(&route, exchange, answer));
             Ok((Attempt::Answered(status), Some(stored), retry))
         }
         Err(e) => {
