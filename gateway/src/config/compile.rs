@@ -404,6 +404,24 @@ paths:
     }
 
     #[test]
+    fn a_bad_max_body_is_reported_once_whether_the_operation_buffers_or_streams() {
+        for request in [
+            "request: { method: post, path: \"/crm/{id}\" }",
+            "request: { body: { Id: \"$.path.id\" } }",
+        ] {
+            let bad = GOOD
+                .replace("request: { method: post, path: \"/crm/{id}\" }", request)
+                .replace(
+                    "        backend: crm\n",
+                    "        backend: crm\n        max_body: lots\n",
+                );
+            let errors = compile(&bad).err().unwrap();
+            assert_eq!(errors.len(), 1, "{errors:#?}");
+            assert!(errors[0].message.contains("lots"), "{errors:#?}");
+        }
+    }
+
+    #[test]
     fn unset_variables_are_errors() {
         let errors = compile(&GOOD.replace("${TOKEN}", "${UNSET_VAR}"))
             .err()

@@ -59,6 +59,13 @@ pub(super) fn compile(
         }),
         (None, None) => backend_xml,
     };
+    // Checked for every operation (a streamed one ignores it), reported once.
+    let max_body = match op.max_body.as_deref() {
+        Some(text) => ctx
+            .size(&format!("{key}.max_body"), Some(text))
+            .map_or(ctx.max_body, |s| usize::try_from(s).unwrap_or(usize::MAX)),
+        None => ctx.max_body,
+    };
     let validate_body = validator.is_some_and(RequestValidator::wants_json_body);
     if let Some(t) = &request_body {
         *roots = roots.union(t.roots());
@@ -69,12 +76,6 @@ pub(super) fn compile(
     if !mapped && !validate_body && !roots.body && !may_be_job {
         return None;
     }
-    let max_body = match op.max_body.as_deref() {
-        Some(text) => ctx
-            .size(&format!("{key}.max_body"), Some(text))
-            .map_or(ctx.max_body, |s| usize::try_from(s).unwrap_or(usize::MAX)),
-        None => ctx.max_body,
-    };
     let errors_as_problems = match response.and_then(|r| r.errors) {
         Some(ErrorMode::Problem) => true,
         Some(ErrorMode::Pass) => false,

@@ -20,12 +20,4 @@ pub(super) fn check(ctx: &mut Ctx<'_>, raw: &RawConfig) {
             ctx.warn("store.kind", "`kind: redis` is not available yet: this node keeps its quota counters in the embedded store", NOT_YET);
         }
     }
-    for (i, api) in raw.apis.iter().enumerate() {
-        for (op_id, op) in &api.operations {
-            let key = format!("apis.{i}.operations.{op_id}");
-            if op.max_body.is_some() {
-                ctx.size(&format!("{key}.max_body"), op.max_body.as_deref());
-            }
-        }
-    }
 }
