@@ -18,57 +18,15 @@ fn order_body() -> Vec<u8> {
 
 /// The legacy ERP's answer to that order, about 1 KB, in its own naming.
 fn legacy_answer() -> Vec<u8> {
-    let lines: Vec<Value> = (1..=8)
-        .map(|i| {
-            json!({"ItemSku": format!("SKU-{i:04}"), "QtyOrdered": i, "QtyShipped": i - 1,
-                   "LinePrice": 9.5 * f64::from(i), "WhseCode": "W01"})
-        })
-        .collect();
-    serde_json::to_vec(&json!({
-        "OrderNo": "SO-0099817", "OrderStatus": "ACCEPTED", "CustRef": "C-100234",
-        "CreatedTs": "2024-05-20T10:31:07Z", "Currency": "EUR",
-        "Totals": {"Net": 402.5, "Tax": 80.5, "Gross": 483.0},
-        "LineItems": lines,
-        "Warehouse": "W01", "Carrier": "DHL", "InternalFlags": 17
-    }))
-    .unwrap()
+    serde_json::to_vec(&propylon_bench::legacy_answer()).unwrap()
 }
 
 fn request_template() -> BodyTemplate {
-    BodyTemplate::compile(&json!({
-        "Customer": "$.claims.sub",
-        "Tenant": "$.headers.x-tenant",
-        "OrderRef": "$.body.reference",
-        "Currency": {"$path": "$.body.currency", "$default": "EUR"},
-        "Channel": "WEB",
-        "ShipTo": {
-            "Name": "$.body.customer.name",
-            "Street": "$.body.customer.address.street",
-            "City": "$.body.customer.address.city",
-            "Zip": "$.body.customer.address.zip",
-            "Country": "$.body.customer.address.country"
-        },
-        "Lines": {"$each": "$.body.items[*]", "$to": {
-            "Sku": "$.sku", "Qty": {"$path": "$.qty", "$default": 1}, "Price": "$.unit_price"
-        }},
-        "Remarks": "$.body.notes"
-    }))
-    .unwrap()
+    BodyTemplate::compile(&propylon_bench::request_template()).unwrap()
 }
 
 fn response_template() -> BodyTemplate {
-    BodyTemplate::compile(&json!({
-        "id": "$.body.OrderNo",
-        "status": "$.body.OrderStatus",
-        "customer": "$.body.CustRef",
-        "created_at": "$.body.CreatedTs",
-        "total": {"amount": "$.body.Totals.Gross", "currency": "$.body.Currency"},
-        "lines": {"$each": "$.body.LineItems", "$to": {
-            "sku": "$.ItemSku", "quantity": "$.QtyOrdered", "shipped": "$.QtyShipped"
-        }},
-        "http_status": "$.status"
-    }))
-    .unwrap()
+    BodyTemplate::compile(&propylon_bench::response_template()).unwrap()
 }
 
 struct Fixture {
