@@ -322,3 +322,61 @@ fn upstream_connections_are_kept_alive_and_reused() {
         "30 sequential calls opened {connections} upstream connections; keepalive should reuse them"
     );
 }
+
+/// Reads one HTTP/1.1 answer with a Content-Length body from a raw connection.
+fn read_answer(stream: &mut std::net::TcpStream) -> (u16, String) {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).expect("read the answer");
+        assert!(
+            n > 0,
+            "connection closed mid-answer: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let Some(end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let head = &text[..end];
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .expect("content-length");
+        if raw.len() >= end + 4 + length {
+            let status = head[9..12].parse().expect("status code");
+            return (status, text[end + 4..end + 4 + length].to_string());
+        }
+    }
+}
+
+#[test]
+fn client_keepalive_connection_serves_requests_after_idle_pauses_and_split_writes() {
+    use std::io::Write;
+    let (_backend, gw) = echo_gateway();
+    let mut conn = std::net::TcpStream::connect(gw.listen).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    for i in 0..3 {
+        let request = format!("GET /customers/k{i} HTTP/1.1\r\nHost: gw\r\n\r\n");
+        // The first byte alone, then the rest: the gateway waits for a request's first byte
+        // before handing the connection to the proxy, and must keep it for the parser.
+        conn.write_all(&request.as_bytes()[..1]).expect("write");
+        std::thread::sleep(Duration::from_millis(150));
+        conn.write_all(&request.as_bytes()[1..]).expect("write");
+        let (status, body) = read_answer(&mut conn);
+        assert_eq!(status, 200, "request {i}: {body}");
+        assert!(
+            body.contains(&format!("/customers/k{i}")),
+            "request {i}: {body}"
+        );
+        // Idle between requests, as a keep-alive client is.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}

@@ -9,11 +9,14 @@ use crate::jobs::alerts::Alerts;
 use crate::jobs::store::{JobStore, SqliteJobStore};
 use crate::jobs::worker::JobWorker;
 use crate::metrics::Metrics;
+use crate::proxy::connections::ClientConnections;
 use crate::proxy::FacadeProxy;
 use crate::reload::{ConfigReloader, ReloadTriggers};
 use crate::state::GatewayState;
 use crate::store::EmbeddedStore;
 use anyhow::{anyhow, Context};
+use pingora_core::listeners::ListenerConfig;
+use pingora_core::protocols::l4::stream::L4BufferSettings;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
@@ -63,6 +66,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 
     let conf = ServerConf {
         threads: settings.threads,
+        // One runtime per thread, connections pinned to the thread that accepted them:
+        // cheaper wake-ups than a work-stealing scheduler (bench/README.md).
+        work_stealing: false,
         // Connection failures are answered (502/504) rather than retried elsewhere.
         max_retries: 1,
         // One second after SIGTERM for background services to finish (the last save of quota
@@ -74,11 +80,16 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy = pingora_proxy::http_proxy_service(
+    let proxy = pingora_proxy::http_proxy(
         &server.configuration,
         FacadeProxy::new(state.clone(), client.clone(), jobs.clone()),
     );
-    proxy.add_tcp(&settings.listen);
+    let mut proxy = Service::new("proxy".to_string(), ClientConnections::new(proxy));
+    // No 64 KiB L4 read buffer per client connection (Pingora's default): HTTP/1 reads into
+    // its own header buffer, and an idle keep-alive connection must stay small.
+    proxy.add_listener(
+        ListenerConfig::tcp(settings.listen.clone()).l4_buffer(L4BufferSettings::default().read(0)),
+    );
     server.add_service(proxy);
 
     if let Some(admin_listen) = &settings.admin_listen {

@@ -11,6 +11,7 @@
 //! - `logging`: the access log line and the metrics.
 
 mod admission;
+pub mod connections;
 use admission::Admission;
 mod respond;
 pub mod upstream;
