@@ -62,7 +62,7 @@ impl FacadeProxy {
     ) -> Result<Outcome> {
         let fwd = upstream::Forwarding {
             request_id: &ctx.request_id,
-            client_ip: client_ip(session),
+            client_ip: ctx.client_ip.as_deref(),
         };
         let caller = ctx.caller();
         let prepared =
@@ -307,6 +307,9 @@ pub struct RequestCtx {
     route: Option<Arc<FacadeRoute>>,
     params: PathParams,
     request_id: String,
+    /// The client's address, formatted once: admission keys anonymous callers by it and
+    /// `X-Forwarded-For` carries it.
+    client_ip: Option<String>,
     /// Set by admission: the API key's consumer, the token's consumer claim, or the address.
     consumer: String,
     claims: Option<Arc<Value>>,
@@ -334,6 +337,7 @@ impl ProxyHttp for FacadeProxy {
             route: None,
             params: PathParams::default(),
             request_id: String::new(),
+            client_ip: None,
             consumer: String::new(),
             claims: None,
             limit_headers: Vec::new(),
@@ -350,7 +354,7 @@ impl ProxyHttp for FacadeProxy {
         if req.method == http::Method::GET {
             if let Some(job_path) = client_api::parse(path) {
                 ctx.snapshot = Some(snapshot);
-                return self.serve_job(session, ctx, job_path).await;
+                return Box::pin(self.serve_job(session, ctx, job_path)).await;
             }
         }
         let lookup = snapshot.routes.lookup(&req.method, path);
@@ -382,21 +386,23 @@ impl ProxyHttp for FacadeProxy {
         };
         ctx.snapshot = Some(snapshot);
         if let Some(problem) = answer {
-            return self.respond_problem(session, ctx, problem).await;
+            return Box::pin(self.respond_problem(session, ctx, problem)).await;
         }
         let Some(route) = ctx.route.clone() else {
             return Ok(false);
         };
         let snapshot = ctx.snapshot.clone().ok_or_else(upstream::no_route)?;
-        let ip = client_ip(session);
-        let admission = admission::admit(
+        ctx.client_ip = client_ip(session);
+        // Boxed, as are the rarer paths below: the phase's own future stays small, and Pingora
+        // moves it on every request (bench/README.md).
+        let admission = Box::pin(admission::admit(
             &self.state,
             &self.client,
             &snapshot,
             &route,
             session.req_header(),
-            ip.as_deref(),
-        )
+            ctx.client_ip.as_deref(),
+        ))
         .await;
         match admission {
             Admission::Admit(admitted) => {
@@ -404,7 +410,9 @@ impl ProxyHttp for FacadeProxy {
                 ctx.claims = admitted.claims;
                 ctx.limit_headers = admitted.limit_headers;
             }
-            Admission::Refuse(problem) => return self.respond_problem(session, ctx, problem).await,
+            Admission::Refuse(problem) => {
+                return Box::pin(self.respond_problem(session, ctx, problem)).await
+            }
         }
         if let Some(validator) = &route.validator {
             let req = session.req_header();
@@ -415,18 +423,20 @@ impl ProxyHttp for FacadeProxy {
                     .await;
             }
             if let Some(problem) = exchange::content_type_problem(validator, session.req_header()) {
-                return self.respond_problem(session, ctx, problem).await;
+                return Box::pin(self.respond_problem(session, ctx, problem)).await;
             }
         }
         let Some(buffered) = &route.exchange else {
             return Ok(false);
         };
-        match self.serve_buffered(session, ctx, &route, buffered).await? {
+        match Box::pin(self.serve_buffered(session, ctx, &route, buffered)).await? {
             Outcome::Answer(answer) => {
                 respond::answer(session, answer, &ctx.request_id, &ctx.limit_headers).await?;
                 Ok(true)
             }
-            Outcome::Problem(problem) => self.respond_problem(session, ctx, problem).await,
+            Outcome::Problem(problem) => {
+                Box::pin(self.respond_problem(session, ctx, problem)).await
+            }
         }
     }
 
@@ -448,7 +458,7 @@ impl ProxyHttp for FacadeProxy {
         let route = ctx.route.as_ref().ok_or_else(upstream::no_route)?;
         let fwd = upstream::Forwarding {
             request_id: &ctx.request_id,
-            client_ip: client_ip(session),
+            client_ip: ctx.client_ip.as_deref(),
         };
         // Literal-only edits read nothing: skip building the context.
         let context = if route.roots == Roots::default() {

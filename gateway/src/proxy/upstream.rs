@@ -29,7 +29,7 @@ impl Caller<'_> {
 
 pub struct Forwarding<'a> {
     pub request_id: &'a str,
-    pub client_ip: Option<String>,
+    pub client_ip: Option<&'a str>,
 }
 
 /// Rewrites the request for the backend according to the route; `context` is the JSONPath
@@ -105,7 +105,7 @@ pub fn rewrite(
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok()),
-            &ip,
+            ip,
         );
         request.insert_header("x-forwarded-for", xff)?;
     }
