@@ -81,12 +81,20 @@ pub fn map_request(
             }
         }
     }
+    // The parsed body moves into the template's context; it is kept aside only for an XML
+    // backend without a body template (the facade body converted as it is).
+    let (context_body, xml_source) =
+        if exchange.request_body.is_none() && exchange.request_xml.is_some() {
+            (json_body.clone(), json_body)
+        } else {
+            (json_body, None)
+        };
     let context = request_context(
         route.roots,
         params.iter().map(|(k, v)| (k.to_string(), v.to_string())),
         req.uri.query(),
         &req.headers,
-        json_body.clone(),
+        context_body,
         caller.claims_for(route.roots),
         Some(caller.consumer),
     );
@@ -96,7 +104,7 @@ pub fn map_request(
         (template, Some(shape)) => {
             let value = match template {
                 Some(t) => t.render(&context).unwrap_or(Value::Null),
-                None => json_body.unwrap_or(Value::Null),
+                None => xml_source.unwrap_or(Value::Null),
             };
             match propylon_policies::xml::json_to_xml(&value, shape) {
                 Ok(xml) => (Bytes::from(xml), Some(shape.content_type())),

@@ -72,15 +72,24 @@ pub fn shape_answer(
             Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
         }
     };
-    let context = needs_json.then(|| {
+    // The parsed body moves into the template's context; it is kept aside only when there
+    // is no template (an XML answer converted as it is). A 1 KB body is ~40 allocations.
+    let templated = exchange.response_body.is_some() && !relay_error;
+    let (context_body, converted) = if templated {
+        (body_json, None)
+    } else {
+        (None, body_json)
+    };
+    let context = (templated || converted.is_some()).then(|| {
         response_context(
             RESPONSE_ROOTS,
             upstream_status,
             &answer.header.headers,
-            body_json.clone(),
+            // Header templates of an XML answer without a body template read the converted body.
+            context_body.or_else(|| converted.clone()),
         )
     });
-    let (body, new_type) = match (&exchange.response_body, body_json) {
+    let (body, new_type) = match (&exchange.response_body, converted) {
         (Some(template), _) if !relay_error => {
             let ctx = context.as_ref().unwrap_or(&Value::Null);
             let bytes = template

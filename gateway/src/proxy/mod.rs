@@ -330,6 +330,10 @@ impl RequestCtx {
 impl ProxyHttp for FacadeProxy {
     type CTX = RequestCtx;
 
+    /// No HTTP modules: Pingora's default adds a response-compression module, disabled, that
+    /// still gets a context and a call in every phase of every request.
+    fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
