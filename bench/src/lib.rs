@@ -145,3 +145,19 @@ pub fn response_template() -> Value {
         "http_status": "$.status"
     })
 }
+
+/// The facade of the durable-jobs benchmarks (`jobs-bench`, `load-bench`'s async scenario):
+/// one `POST /orders` taking any JSON object.
+pub const ASYNC_ORDERS_SPEC: &str = r#"openapi: 3.0.3
+info: { title: Orders, version: "1" }
+paths:
+  /orders:
+    post:
+      operationId: createOrder
+      requestBody:
+        content:
+          application/json:
+            schema: { type: object }
+      responses:
+        "201": { description: created }
+"#;

@@ -160,22 +160,6 @@ fn free_port() -> io::Result<u16> {
     Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-const SPEC: &str = r#"openapi: 3.0.3
-info:
-  title: Orders
-  version: "1.0"
-paths:
-  /orders:
-    post:
-      operationId: createOrder
-      requestBody:
-        content:
-          application/json:
-            schema: { type: object }
-      responses:
-        "201": { description: created }
-"#;
-
 fn config(listen: u16, admin: u16, backend: u16, mode: Mode, threads: Option<usize>) -> String {
     let threads = threads.map_or(String::new(), |n| format!("  threads: {n}\n"));
     format!(
@@ -234,7 +218,7 @@ impl Gateway {
             path.join("propylon.yaml"),
             config(listen, admin, backend, mode, opts.threads),
         )
-        .and_then(|()| std::fs::write(path.join("orders.yaml"), SPEC))
+        .and_then(|()| std::fs::write(path.join("orders.yaml"), propylon_bench::ASYNC_ORDERS_SPEC))
         .map_err(|e| format!("writing the config: {e}"))?;
         let log = std::fs::File::create(path.join("gateway.log"))
             .map_err(|e| format!("gateway.log: {e}"))?;

@@ -236,20 +236,6 @@ components:
   schemas:
 "##;
 
-const ASYNC_SPEC: &str = r#"openapi: 3.0.3
-info: { title: Orders, version: "1" }
-paths:
-  /orders:
-    post:
-      operationId: createOrder
-      requestBody:
-        content:
-          application/json:
-            schema: { type: object }
-      responses:
-        "201": { description: created }
-"#;
-
 /// Propylon's config and its spec (file `facade.yaml` beside it). `backend`: the port of
 /// the backend (nothing listens there for `Async`).
 pub fn propylon(kind: PropylonKind, listen: u16, backend: u16) -> (String, String) {
@@ -317,7 +303,7 @@ apis:
         async: fallback
 "
             ),
-            ASYNC_SPEC.to_string(),
+            propylon_bench::ASYNC_ORDERS_SPEC.to_string(),
         ),
     }
 }
