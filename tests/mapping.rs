@@ -371,7 +371,8 @@ fn mapped_bodies_above_and_below_64_kib_reach_the_backend_whole() {
     for len in [100 * 1024, 10, 70 * 1024, 3] {
         let customer = "c".repeat(len);
         let body = json!({ "customer": customer });
-        let resp = s.gw.post_json("/orders/import", body.to_string().as_bytes());
+        let resp =
+            s.gw.post_json("/orders/import", body.to_string().as_bytes());
         assert_eq!(resp.status, 200, "{len} B: {}", resp.text());
         let seen = s.erp.last();
         assert_eq!(seen.path, "/orders/import");
