@@ -321,6 +321,13 @@ fn upstream_connections_are_kept_alive_and_reused() {
         (1..=4).contains(&connections),
         "30 sequential calls opened {connections} upstream connections; keepalive should reuse them"
     );
+    // With several worker threads, a pooled connection must be handed between them without
+    // Pingora giving up on it (it did with one runtime per thread).
+    let log = gw.log();
+    assert!(
+        !log.contains("failed to acquire reusable stream"),
+        "the pool dropped reusable connections:\n{log}"
+    );
 }
 
 /// Reads one HTTP/1.1 answer with a Content-Length body from a raw connection.

@@ -66,9 +66,12 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 
     let conf = ServerConf {
         threads: settings.threads,
-        // One runtime per thread, connections pinned to the thread that accepted them:
-        // cheaper wake-ups than a work-stealing scheduler (bench/README.md).
-        work_stealing: false,
+        // One worker thread: a single-threaded runtime, cheaper than a work-stealing one
+        // (bench/README.md). Several: Pingora's work-stealing runtime, because with one
+        // runtime per thread its upstream pool parks an idle connection's watcher on a random
+        // thread, and a reuse from another thread then often fails ("failed to acquire
+        // reusable stream") and opens a new connection.
+        work_stealing: settings.threads > 1,
         // Connection failures are answered (502/504) rather than retried elsewhere.
         max_retries: 1,
         // One second after SIGTERM for background services to finish (the last save of quota
