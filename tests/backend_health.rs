@@ -135,33 +135,6 @@ fn post_order(gw: &Gateway, body: &Value) -> (Resp, Duration) {
     (resp, started.elapsed())
 }
 
-/// Asserts a 202 job acceptance (Location, `{id, status: queued}`) and returns the job id.
-fn assert_accepted(resp: &Resp, what: &str) -> String {
-    assert_eq!(
-        resp.status,
-        202,
-        "{what}: expected 202, got {} with body {}",
-        resp.status,
-        resp.text()
-    );
-    let body = resp.json();
-    let id = body["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: 202 body has no string id: {body}"))
-        .to_string();
-    assert!(!id.is_empty(), "{what}: empty job id: {body}");
-    assert_eq!(
-        body["status"], "queued",
-        "{what}: a new job is queued: {body}"
-    );
-    assert_eq!(
-        resp.header("location").as_deref(),
-        Some(format!("/jobs/{id}").as_str()),
-        "{what}: Location of the job"
-    );
-    id
-}
-
 /// Asserts a live 200 with the mapped order (the backend was called directly).
 fn assert_live_order(resp: &Resp, what: &str) {
     assert_eq!(
@@ -172,29 +145,6 @@ fn assert_live_order(resp: &Resp, what: &str) {
         resp.text()
     );
     assert_eq!(resp.json(), mapped_order(), "{what}: the mapped answer");
-}
-
-/// `GET /jobs/{id}` as erp-batch, asserting 200; the JSON.
-fn job(gw: &Gateway, id: &str) -> Value {
-    let resp = gw.request(
-        "GET",
-        &format!("/jobs/{id}"),
-        &[("x-api-key", API_KEY)],
-        None,
-    );
-    assert_eq!(resp.status, 200, "GET /jobs/{id}: {}", resp.text());
-    resp.json()
-}
-
-/// Polls `GET /jobs/{id}` until its status is `want` (at most `max`); returns the job JSON,
-/// or panics with the last one seen.
-fn wait_status(gw: &Gateway, id: &str, want: &str, max: Duration) -> Value {
-    let mut last = Value::Null;
-    poll_until(max, Duration::from_millis(50), || {
-        last = job(gw, id);
-        (last["status"] == want).then(|| last.clone())
-    })
-    .unwrap_or_else(|| panic!("job {id} not {want} within {max:?}; last seen: {last}"))
 }
 
 /// Asserts that the job waits without having spent an attempt, and that its `last_error`
@@ -375,13 +325,13 @@ fn a_maintenance_window_queues_without_touching_the_backend_until_it_ends() {
     let gw = start_gateway(&backend.url(), ALWAYS_IN_MAINTENANCE);
 
     let (resp, took) = post_order(&gw, &json!({ "sku": "M-1" }));
-    let id = assert_accepted(&resp, "POST /orders in a maintenance window");
+    let id = assert_job_accepted(&resp, "POST /orders in a maintenance window");
     assert!(
         took < Duration::from_secs(1),
         "queued at once, not after a backend timeout: {took:?}"
     );
     let (resp2, _) = post_order(&gw, &json!({ "sku": "M-2" }));
-    let id2 = assert_accepted(&resp2, "a second POST /orders in the window");
+    let id2 = assert_job_accepted(&resp2, "a second POST /orders in the window");
 
     // The worker looks at the jobs (it polls every 200 ms) and leaves them waiting.
     std::thread::sleep(Duration::from_millis(1500));
@@ -438,7 +388,7 @@ fn the_circuit_opens_after_five_failures_probes_once_and_closes() {
     let mut opened = None;
     for n in 0..10 {
         let (resp, _) = post_order(&gw, &json!({ "sku": format!("C-{n}") }));
-        ids.push(assert_accepted(
+        ids.push(assert_job_accepted(
             &resp,
             &format!("POST #{n} to a failing backend"),
         ));
@@ -485,7 +435,7 @@ fn the_circuit_opens_after_five_failures_probes_once_and_closes() {
     let mut open_ids = Vec::new();
     for n in 0..5 {
         let (resp, took) = post_order(&gw, &json!({ "sku": format!("O-{n}") }));
-        open_ids.push(assert_accepted(&resp, &format!("POST #{n} while open")));
+        open_ids.push(assert_job_accepted(&resp, &format!("POST #{n} while open")));
         assert!(took < Duration::from_secs(1), "queued at once: {took:?}");
     }
     std::thread::sleep(Duration::from_millis(1000));
@@ -532,7 +482,7 @@ fn the_circuit_opens_after_five_failures_probes_once_and_closes() {
         "a failed probe re-opens: {reopened}"
     );
     let (resp, _) = post_order(&gw, &json!({ "sku": "R-1" }));
-    open_ids.push(assert_accepted(&resp, "POST after the failed probe"));
+    open_ids.push(assert_job_accepted(&resp, "POST after the failed probe"));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(backend.op_calls().len(), frozen + 1, "still open");
 
@@ -596,7 +546,7 @@ fn a_failing_health_check_queues_calls_until_it_passes_again() {
     }
 
     let (resp, took) = post_order(&gw, &json!({ "sku": "H-1" }));
-    let id = assert_accepted(&resp, "POST /orders while the health check fails");
+    let id = assert_job_accepted(&resp, "POST /orders while the health check fails");
     assert!(took < Duration::from_secs(1), "queued at once: {took:?}");
 
     // 4.5 seconds of a failing check: one /ping per 1 s interval (4 or 5), nothing else.

@@ -160,31 +160,10 @@ fn post(gw: &Gateway, path: &str, body: &Value, extra: &[(&str, &str)]) -> Resp 
     post_as(gw, API_KEY, path, body, extra)
 }
 
-/// Asserts a 202 job acceptance (Location, Retry-After, `{id, status: queued}`) and returns
-/// the job id.
+/// Asserts a 202 job acceptance (`assert_job_accepted`), plus its Retry-After and JSON body;
+/// returns the job id.
 fn assert_accepted(resp: &Resp, what: &str) -> String {
-    assert_eq!(
-        resp.status,
-        202,
-        "{what}: expected 202, got {} with body {}",
-        resp.status,
-        resp.text()
-    );
-    let body = resp.json();
-    let id = body["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: 202 body has no string id: {body}"))
-        .to_string();
-    assert!(!id.is_empty(), "{what}: empty job id: {body}");
-    assert_eq!(
-        body["status"], "queued",
-        "{what}: a new job is queued: {body}"
-    );
-    assert_eq!(
-        resp.header("location").as_deref(),
-        Some(format!("/jobs/{id}").as_str()),
-        "{what}: Location of the job"
-    );
+    let id = assert_job_accepted(resp, what);
     assert_eq!(
         resp.header("retry-after").as_deref(),
         Some("1"),
@@ -198,29 +177,6 @@ fn assert_accepted(resp: &Resp, what: &str) -> String {
         resp.header("content-type")
     );
     id
-}
-
-/// `GET /jobs/{id}` as `key`.
-fn job_as(gw: &Gateway, key: &str, id: &str) -> Resp {
-    gw.request("GET", &format!("/jobs/{id}"), &[("x-api-key", key)], None)
-}
-
-/// `GET /jobs/{id}` as erp-batch, asserting 200; the JSON.
-fn job(gw: &Gateway, id: &str) -> Value {
-    let resp = job_as(gw, API_KEY, id);
-    assert_eq!(resp.status, 200, "GET /jobs/{id}: {}", resp.text());
-    resp.json()
-}
-
-/// Polls `GET /jobs/{id}` until its status is `want` (at most `max`); returns the job JSON,
-/// or panics with the last one seen.
-fn wait_status(gw: &Gateway, id: &str, want: &str, max: Duration) -> Value {
-    let mut last = Value::Null;
-    poll_until(max, Duration::from_millis(50), || {
-        last = job(gw, id);
-        (last["status"] == want).then(|| last.clone())
-    })
-    .unwrap_or_else(|| panic!("job {id} not {want} within {max:?}; last seen: {last}"))
 }
 
 /// `GET /jobs/{id}/result` as erp-batch.

@@ -11,7 +11,8 @@
 //! - `backends`: `MockBackend`, the echo/status routers, `RecordingBackend` and `Reply`;
 //! - `http`: the blocking client (`agent`, `send`, `try_send`, `Resp`) and raw HTTP/1.1
 //!   (`raw_http`, `RawResp`, `chunked_body`);
-//! - `asserts`: `assert_problem`, metric readers, `poll_until` and other checks.
+//! - `asserts`: `assert_problem`, metric readers, `poll_until` and other checks;
+//! - `jobs`: a job's 202 (`assert_job_accepted`), `job`, `job_as`, `wait_status`.
 //!
 //! Everything is re-exported here, so tests write `use common::*;`.
 
@@ -21,10 +22,11 @@ mod asserts;
 mod backends;
 mod gateway;
 mod http;
+mod jobs;
 
 // Not every binary uses every module (e.g. `check` sends no HTTP request).
 #[allow(unused_imports)]
-pub use {asserts::*, backends::*, gateway::*, http::*};
+pub use {asserts::*, backends::*, gateway::*, http::*, jobs::*};
 
 use std::collections::HashSet;
 use std::net::TcpListener;
