@@ -293,21 +293,7 @@ impl PortBackend {
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let (calls, status) = (calls_in.clone(), status_in.clone());
                 async move {
-                    let recorded = Recorded {
-                        method: method.as_str().to_string(),
-                        path: uri.path().to_string(),
-                        query: uri.query().map(str::to_string),
-                        headers: headers
-                            .iter()
-                            .map(|(n, v)| {
-                                (
-                                    n.as_str().to_string(),
-                                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                                )
-                            })
-                            .collect(),
-                        body: body.to_vec(),
-                    };
+                    let recorded = Recorded::of(&method, &uri, &headers, &body);
                     calls
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())

@@ -186,6 +186,25 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// What an axum handler received.
+    pub fn of(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Recorded {
+        Recorded {
+            method: method.as_str().to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().map(str::to_string),
+            headers: headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
     /// The first value of a header (name case-insensitive).
     pub fn header(&self, name: &str) -> Option<String> {
         first_header(&self.headers, name)
@@ -290,21 +309,7 @@ impl RecordingBackend {
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let (calls, reply) = (calls_in.clone(), reply_in.clone());
                 async move {
-                    let recorded = Recorded {
-                        method: method.as_str().to_string(),
-                        path: uri.path().to_string(),
-                        query: uri.query().map(str::to_string),
-                        headers: headers
-                            .iter()
-                            .map(|(n, v)| {
-                                (
-                                    n.as_str().to_string(),
-                                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                                )
-                            })
-                            .collect(),
-                        body: body.to_vec(),
-                    };
+                    let recorded = Recorded::of(&method, &uri, &headers, &body);
                     lock(&calls).push(recorded);
                     let reply = lock(&reply).clone();
                     let mut builder = axum::http::Response::builder().status(
