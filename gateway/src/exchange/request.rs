@@ -151,6 +151,15 @@ pub fn content_type_problem(validator: &RequestValidator, req: &RequestHeader) -
         .and_then(|v| v.trim().parse::<u64>().ok());
     let body_present =
         declared_length.is_some_and(|n| n > 0) || req.headers.contains_key(TRANSFER_ENCODING);
+    media_type_problem(validator, content_type, body_present)
+}
+
+/// The 415 for a request with `content_type` (and a body or not).
+pub fn media_type_problem(
+    validator: &RequestValidator,
+    content_type: Option<&str>,
+    body_present: bool,
+) -> Option<Problem> {
     let unsupported = validator
         .check_content_type(content_type, body_present)
         .err()?;

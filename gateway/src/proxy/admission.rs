@@ -5,8 +5,7 @@
 use crate::exchange::BackendClient;
 use crate::snapshot::{FacadeRoute, Snapshot};
 use crate::state::GatewayState;
-use http::header::AUTHORIZATION;
-use pingora_http::RequestHeader;
+use http::HeaderMap;
 use propylon_policies::auth::{
     bearer_token, AuthFailure, AuthOutcome, Authenticator, Credentials, KeySet, TokenError,
 };
@@ -15,6 +14,19 @@ use propylon_policies::Problem;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The request fields admission reads: Pingora's parsed map, or the pass-through path's
+/// head (`pass_through::head`).
+pub trait RequestHeaders {
+    /// The first value of `name` (lower case), if it is text.
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+impl RequestHeaders for HeaderMap {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| v.to_str().ok())
+    }
+}
 
 pub enum Admission {
     Admit(Admitted),
@@ -34,7 +46,7 @@ pub async fn admit(
     client: &BackendClient,
     snapshot: &Snapshot,
     route: &FacadeRoute,
-    req: &RequestHeader,
+    req: &(impl RequestHeaders + Sync + ?Sized),
     client_ip: Option<&str>,
 ) -> Admission {
     let now = unix_now();
@@ -73,7 +85,7 @@ async fn authenticate(
     client: &BackendClient,
     snapshot: &Snapshot,
     route: &FacadeRoute,
-    req: &RequestHeader,
+    req: &(impl RequestHeaders + Sync + ?Sized),
     now: u64,
 ) -> AuthOutcome {
     let auth = &snapshot.auth;
@@ -95,17 +107,13 @@ async fn authenticate(
 fn try_authenticate(
     snapshot: &Snapshot,
     route: &FacadeRoute,
-    req: &RequestHeader,
+    req: &(impl RequestHeaders + Sync + ?Sized),
     keys: &KeySet,
     now: u64,
 ) -> AuthOutcome {
     let auth = &snapshot.auth;
-    let bearer = req
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
-    let lookup = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let bearer = req.header("authorization").and_then(bearer_token);
+    let lookup = |name: &str| req.header(name);
     let creds = Credentials {
         bearer,
         header: &lookup,

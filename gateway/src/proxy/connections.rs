@@ -7,33 +7,41 @@
 //! for the first byte of each request with a future of a few hundred bytes, then hands the
 //! connection to the same proxy for exactly one request, as Pingora's loop does.
 //!
+//! Each request is first offered to the pass-through path (`pass_through`), which serves
+//! plain GET and HEAD requests of streaming operations itself and hands everything else back
+//! unread (its bytes rewound into the stream) for Pingora's proxy.
+//!
 //! Plain HTTP/1 only, as the listener is: no TLS and no h2c here. HTTP/1 pipelining stays
 //! off (Pingora's default), so a next request is never held back in a pipelined prefix.
 
+use super::pass_through::{PassThrough, Served};
 use super::FacadeProxy;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora_core::protocols::http::ServerSession;
+use pingora_core::protocols::l4::stream::Stream as TcpStream;
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use pingora_proxy::HttpProxy;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a keep-alive connection may wait for its next request (Pingora's default).
-const KEEPALIVE: Duration = Duration::from_secs(60);
-
 pub struct ClientConnections {
     proxy: Arc<HttpProxy<FacadeProxy>>,
+    pass: PassThrough,
 }
 
 impl ClientConnections {
-    pub fn new(proxy: HttpProxy<FacadeProxy>) -> Self {
+    pub fn new(proxy: HttpProxy<FacadeProxy>, pass: PassThrough) -> Self {
         ClientConnections {
             proxy: Arc::new(proxy),
+            pass,
         }
     }
 }
+
+/// How long a client may wait between requests, and take to send a request head.
+pub const KEEPALIVE: Duration = Duration::from_secs(60);
 
 #[async_trait]
 impl ServerApp for ClientConnections {
@@ -43,9 +51,26 @@ impl ServerApp for ClientConnections {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let mut persistent: Option<HttpPersistentSettings> = None;
+        // Bytes read by the pass-through path are put back with `rewind`, which only the
+        // plain TCP stream has.
+        let rewindable = stream.as_any().is::<TcpStream>();
+        let client_ip = stream.get_socket_digest().and_then(|d| {
+            d.peer_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip().to_string())
+        });
         loop {
             if !request_arrives(&mut stream, shutdown).await {
                 return None;
+            }
+            if rewindable {
+                // Boxed: the request's state lives only while it is served, not while the
+                // connection idles.
+                match Box::pin(self.pass.serve(&mut stream, client_ip.as_deref())).await {
+                    Served::KeepAlive => continue,
+                    Served::Close => return None,
+                    Served::Handover(read) => stream = rewind(stream, &read)?,
+                }
             }
             let mut session = ServerSession::new_http1(stream);
             match persistent.take() {
@@ -60,6 +85,13 @@ impl ServerApp for ClientConnections {
     async fn cleanup(&self) {
         self.proxy.http_cleanup().await;
     }
+}
+
+/// `stream` with `read` put back in front of its unread bytes.
+fn rewind(stream: Stream, read: &[u8]) -> Option<Stream> {
+    let mut tcp = stream.into_any().downcast::<TcpStream>().ok()?;
+    tcp.rewind(read);
+    Some(tcp)
 }
 
 /// Waits until the client sends a byte (kept for the request parser); gives up on a closed

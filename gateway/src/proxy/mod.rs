@@ -10,8 +10,11 @@
 //! - `fail_to_proxy`: gateway errors as problems (502 / 504 / 400).
 //! - `logging`: the access log line and the metrics.
 
+mod access;
 mod admission;
 pub mod connections;
+pub mod errors;
+pub mod pass_through;
 use admission::Admission;
 mod respond;
 pub mod upstream;
@@ -23,7 +26,7 @@ use crate::snapshot::{BufferedExchange, FacadeRoute, JobPolicy, ResponseEdits, S
 use crate::state::GatewayState;
 use async_trait::async_trait;
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use propylon_openapi::{PathParams, RouteLookup};
@@ -150,13 +153,9 @@ impl FacadeProxy {
                 }
                 Ok(outcome)
             }
-            Err(e) if backend_down(&e) => {
+            Err(e) if errors::backend_down(&e) => {
                 health.record(name, false, now);
-                self.state
-                    .metrics
-                    .upstream_errors
-                    .with_label_values(&[name, e.etype().as_str()])
-                    .inc();
+                errors::count_upstream(&self.state, name, &e);
                 self.submit_job(session, ctx, route, policy, prepared.facade_body, false)
                     .await
             }
@@ -251,7 +250,7 @@ impl FacadeProxy {
             &self.client,
             &snapshot,
             &route,
-            session.req_header(),
+            &session.req_header().headers,
             ip.as_deref(),
         )
         .await
@@ -404,7 +403,7 @@ impl ProxyHttp for FacadeProxy {
             &self.client,
             &snapshot,
             &route,
-            session.req_header(),
+            &session.req_header().headers,
             ctx.client_ip.as_deref(),
         ))
         .await;
@@ -520,19 +519,9 @@ impl ProxyHttp for FacadeProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        if e.esource() == &ErrorSource::Upstream {
-            let backend = ctx
-                .route
-                .as_ref()
-                .map(|r| r.backend.name.as_str())
-                .unwrap_or("");
-            self.state
-                .metrics
-                .upstream_errors
-                .with_label_values(&[backend, e.etype().as_str()])
-                .inc();
-        }
-        let Some(kind) = classify(e) else {
+        let backend = ctx.route.as_ref().map(|r| r.backend.name.as_str());
+        errors::count_upstream(&self.state, backend.unwrap_or(""), e);
+        let Some(problem) = errors::problem_of(e, backend) else {
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
@@ -541,12 +530,9 @@ impl ProxyHttp for FacadeProxy {
         if ctx.request_id.is_empty() {
             ctx.request_id = propylon_policies::request_id::request_id(None);
         }
-        let mut problem = Problem::new(kind, describe(e, ctx))
+        let problem = problem
             .with_instance(session.req_header().uri.path())
             .with_request_id(ctx.request_id.clone());
-        if let ErrorType::HTTPStatus(code) = e.etype() {
-            problem.status = *code;
-        }
         let code = problem.status;
         if session.response_written().is_none() {
             if let Err(write_error) =
@@ -562,46 +548,23 @@ impl ProxyHttp for FacadeProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session.response_written().map_or(0, |h| h.status.as_u16());
-        let (api, operation, backend) = match &ctx.route {
-            Some(r) => (
-                r.api.as_str(),
-                r.operation_id.as_str(),
-                r.backend.name.as_str(),
-            ),
-            None => ("", "", ""),
-        };
-        let elapsed = ctx.started.elapsed();
-        let metrics = &self.state.metrics;
-        let status_label = status.to_string();
-        metrics
-            .requests
-            .with_label_values(&[api, operation, status_label.as_str()])
-            .inc();
-        metrics
-            .duration
-            .with_label_values(&[api, operation])
-            .observe(elapsed.as_secs_f64());
         let req = session.req_header();
-        tracing::info!(
-            target: "propylon::access",
-            request_id = %ctx.request_id,
-            method = %req.method,
-            path = %req.uri.path(),
-            api,
-            operation,
-            status,
-            upstream = backend,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            error = e.map(|e| e.etype().as_str()).unwrap_or(""),
-            config_version = ctx.snapshot.as_ref().map_or(0, |s| s.version),
-            "request"
+        access::record(
+            &self.state,
+            access::Finished {
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                route: ctx.route.as_deref(),
+                status: session.response_written().map_or(0, |h| h.status.as_u16()),
+                started: ctx.started,
+                request_id: &ctx.request_id,
+                error: e.map(|e| e.etype().as_str()).unwrap_or(""),
+                config_version: ctx.snapshot.as_ref().map_or(0, |s| s.version),
+            },
         );
     }
 }
 
-/// What the client is told, decided from Pingora's typed errors (never from messages).
-/// `None`: the client is gone, nothing to answer.
 /// `response.status` and `response.headers` on a streamed answer.
 fn apply_response_edits(edits: &ResponseEdits, response: &mut ResponseHeader) -> Result<()> {
     if let Some(map) = &edits.status {
@@ -632,24 +595,6 @@ fn apply_response_edits(edits: &ResponseEdits, response: &mut ResponseHeader) ->
     Ok(())
 }
 
-/// The backend is known down: these become jobs under `async: fallback` (decided from
-/// Pingora's typed errors, never from messages).
-fn backend_down(e: &Error) -> bool {
-    use ErrorType::*;
-    matches!(
-        e.etype(),
-        ConnectRefused
-            | ConnectTimedout
-            | ConnectNoRoute
-            | ConnectError
-            | ConnectProxyFailure
-            | TLSHandshakeFailure
-            | TLSHandshakeTimedout
-            | ReadTimedout
-            | WriteTimedout
-    )
-}
-
 /// A streamed answer's body is not read, so its header templates see status and headers.
 const RESPONSE_HEADER_ROOTS: Roots = Roots {
     path: false,
@@ -660,45 +605,3 @@ const RESPONSE_HEADER_ROOTS: Roots = Roots {
     consumer: false,
     status: true,
 };
-
-fn classify(e: &Error) -> Option<ProblemKind> {
-    use ErrorType::*;
-    match (e.esource(), e.etype()) {
-        (_, HTTPStatus(code)) if (400..500).contains(code) => Some(ProblemKind::BadRequest),
-        (_, HTTPStatus(_)) => Some(ProblemKind::Internal),
-        (ErrorSource::Upstream, ConnectTimedout | ReadTimedout | WriteTimedout) => {
-            Some(ProblemKind::BackendTimeout)
-        }
-        (
-            ErrorSource::Upstream,
-            ConnectRefused | ConnectNoRoute | ConnectError | ConnectProxyFailure | BindError
-            | SocketError | TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert,
-        ) => Some(ProblemKind::BackendUnreachable),
-        (ErrorSource::Upstream, _) => Some(ProblemKind::BadGateway),
-        (ErrorSource::Downstream, ReadError | WriteError | ConnectionClosed) => None,
-        (ErrorSource::Downstream, _) => Some(ProblemKind::BadRequest),
-        _ => Some(ProblemKind::Internal),
-    }
-}
-
-/// The `detail` of a problem: what happened, naming the backend but not its internals.
-fn describe(e: &Error, ctx: &RequestCtx) -> String {
-    let backend = ctx
-        .route
-        .as_ref()
-        .map(|r| r.backend.name.as_str())
-        .unwrap_or("the backend");
-    match classify(e) {
-        Some(ProblemKind::BackendTimeout) => format!("backend `{backend}` did not answer in time"),
-        Some(ProblemKind::BackendUnreachable) => format!(
-            "backend `{backend}` cannot be reached ({})",
-            e.etype().as_str()
-        ),
-        Some(ProblemKind::BadGateway) => format!(
-            "backend `{backend}` gave an answer that cannot be relayed ({})",
-            e.etype().as_str()
-        ),
-        Some(ProblemKind::BadRequest) => "the request cannot be processed".to_string(),
-        _ => "the gateway failed to handle this request".to_string(),
-    }
-}

@@ -16,7 +16,18 @@ pub async fn problem(
     request_id: &str,
     extra: &[(&'static str, String)],
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(problem.status_code(), Some(4))?;
+    let (header, body) = problem_answer(problem, request_id, extra)?;
+    write(session, header, body).await
+}
+
+/// A problem's answer: its status, challenges, `extra` (`RateLimit` fields), content type,
+/// length and `X-Request-Id`; and its body. The pass-through path writes the same answer.
+pub fn problem_answer(
+    problem: &Problem,
+    request_id: &str,
+    extra: &[(&'static str, String)],
+) -> Result<(ResponseHeader, Bytes)> {
+    let mut header = ResponseHeader::build(problem.status_code(), Some(7))?;
     // Appended: a problem may carry several challenges (`WWW-Authenticate: Bearer …` and
     // `ApiKey …`).
     for (name, value) in &problem.headers {
@@ -25,14 +36,9 @@ pub async fn problem(
     for (name, value) in extra {
         header.insert_header(*name, value.as_str())?;
     }
-    write(
-        session,
-        header,
-        CONTENT_TYPE,
-        Bytes::from(problem.to_body()),
-        request_id,
-    )
-    .await
+    let body = Bytes::from(problem.to_body());
+    own_fields(&mut header, CONTENT_TYPE, &body, request_id)?;
+    Ok((header, body))
 }
 
 /// Writes a 200 answer with a body made elsewhere (e.g. `/openapi.json`).
@@ -42,20 +48,23 @@ pub async fn ok(
     body: Bytes,
     request_id: &str,
 ) -> Result<()> {
-    let header = ResponseHeader::build(http::StatusCode::OK, Some(3))?;
-    write(session, header, content_type, body, request_id).await
+    let mut header = ResponseHeader::build(http::StatusCode::OK, Some(3))?;
+    own_fields(&mut header, content_type, &body, request_id)?;
+    write(session, header, body).await
 }
 
-async fn write(
-    session: &mut Session,
-    mut header: ResponseHeader,
+fn own_fields(
+    header: &mut ResponseHeader,
     content_type: &str,
-    body: Bytes,
+    body: &Bytes,
     request_id: &str,
 ) -> Result<()> {
     header.insert_header(http::header::CONTENT_TYPE, content_type)?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-    header.insert_header("x-request-id", request_id)?;
+    header.insert_header("x-request-id", request_id)
+}
+
+async fn write(session: &mut Session, header: ResponseHeader, body: Bytes) -> Result<()> {
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(header), head_only)

@@ -45,32 +45,13 @@ pub fn rewrite(
     if let Some(method) = &route.method {
         request.set_method(method.clone());
     }
-    let backend = &route.backend;
-    let needs_new_uri =
-        route.path.is_some() || !backend.base_path.is_empty() || !route.query.is_empty();
-    if needs_new_uri {
-        let path = match &route.path {
-            Some(template) => template.render(params),
-            None => request.uri.path().to_string(),
-        };
-        // A `set` whose path finds nothing still replaces the client's parameter: the admin
-        // owns that name.
-        let mut set = Vec::with_capacity(route.query.set.len());
-        let mut remove = route.query.remove.clone();
-        for (name, template) in &route.query.set {
-            match template.render_string(context) {
-                Some(value) => set.push((name.clone(), value)),
-                None => remove.push(name.clone()),
-            }
-        }
-        let query = edit_query(request.uri.query(), &set, &remove, &route.query.rename);
-        let mut target = String::with_capacity(backend.base_path.len() + path.len() + 32);
-        target.push_str(&backend.base_path);
-        target.push_str(&path);
-        if let Some(q) = query {
-            target.push('?');
-            target.push_str(&q);
-        }
+    if let Some(target) = target(
+        route,
+        params,
+        request.uri.path(),
+        request.uri.query(),
+        context,
+    ) {
         let uri = http::Uri::builder()
             .path_and_query(target)
             .build()
@@ -97,7 +78,7 @@ pub fn rewrite(
             }
         }
     }
-    request.insert_header(http::header::HOST, backend.authority.clone())?;
+    request.insert_header(http::header::HOST, route.backend.authority.clone())?;
     request.insert_header("x-request-id", fwd.request_id)?;
     if let Some(ip) = fwd.client_ip {
         let xff = forwarded_for(
@@ -111,6 +92,44 @@ pub fn rewrite(
     }
     request.insert_header("x-forwarded-proto", "http")?;
     Ok(())
+}
+
+/// The backend's path and query (`request.path`, the backend URL's prefix, `request.query`
+/// edits); `None` when the client's are sent unchanged.
+pub fn target(
+    route: &FacadeRoute,
+    params: &PathParams,
+    path: &str,
+    query: Option<&str>,
+    context: &Value,
+) -> Option<String> {
+    let backend = &route.backend;
+    if route.path.is_none() && backend.base_path.is_empty() && route.query.is_empty() {
+        return None;
+    }
+    let path = match &route.path {
+        Some(template) => template.render(params),
+        None => path.to_string(),
+    };
+    // A `set` whose path finds nothing still replaces the client's parameter: the admin
+    // owns that name.
+    let mut set = Vec::with_capacity(route.query.set.len());
+    let mut remove = route.query.remove.clone();
+    for (name, template) in &route.query.set {
+        match template.render_string(context) {
+            Some(value) => set.push((name.clone(), value)),
+            None => remove.push(name.clone()),
+        }
+    }
+    let query = edit_query(query, &set, &remove, &route.query.rename);
+    let mut target = String::with_capacity(backend.base_path.len() + path.len() + 32);
+    target.push_str(&backend.base_path);
+    target.push_str(&path);
+    if let Some(q) = query {
+        target.push('?');
+        target.push_str(&q);
+    }
+    Some(target)
 }
 
 /// An error for a phase reached without a route, which `request_filter` rules out.

@@ -121,6 +121,11 @@ impl RequestValidator {
         errors
     }
 
+    /// Whether a header parameter is checked (the pass-through path reads no header map).
+    pub fn reads_headers(&self) -> bool {
+        self.params.iter().any(|p| p.header.is_some())
+    }
+
     /// The 415 decision. Media type parameters (charset) are ignored and
     /// matching is case-insensitive; `application/x+json` passes where
     /// `application/json` is declared. A body without any Content-Type is

@@ -1,0 +1,421 @@
+//! The HTTP/1 heads the pass-through path reads and writes: the client's request (and
+//! whether this path may serve it), the request sent upstream, the backend's answer head and
+//! the head the client gets.
+
+use super::framing::Framing;
+use crate::proxy::admission::RequestHeaders;
+use http::Method;
+use propylon_policies::forwarding::forwarded_for;
+
+/// Most header fields in a head this path reads; more go to Pingora's full path.
+pub const MAX_HEADERS: usize = 64;
+
+/// A client request this path serves: HTTP/1.1 GET or HEAD with no body, no upgrade, no
+/// `Expect`, keep-alive, and nothing pipelined behind it.
+pub struct ClientRequest<'b> {
+    pub method: Method,
+    pub path: &'b str,
+    pub query: Option<&'b str>,
+    pub headers: &'b [httparse::Header<'b>],
+}
+
+/// What a complete head is: served here, or left to Pingora's full path.
+pub enum Parsed<'b> {
+    Simple(ClientRequest<'b>),
+    /// Anything else: Pingora's path handles it (and answers malformed requests).
+    Other,
+    /// More bytes are needed.
+    Partial,
+}
+
+/// Parses the request head in `buf`; `slots` receives its header fields.
+pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut [httparse::Header<'b>]) -> Parsed<'b> {
+    let mut req = httparse::Request::new(slots);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Other,
+    };
+    // Pipelined bytes after the head: Pingora's path owns pipelining rules.
+    if head_len != buf.len() || req.version != Some(1) {
+        return Parsed::Other;
+    }
+    let method = match req.method {
+        Some("GET") => Method::GET,
+        Some("HEAD") => Method::HEAD,
+        _ => return Parsed::Other,
+    };
+    let Some(target) = req.path else {
+        return Parsed::Other;
+    };
+    // Origin form only, and what `http::Uri` accepts (Pingora's parser refuses the rest).
+    if !target.starts_with('/') || target.parse::<http::uri::PathAndQuery>().is_err() {
+        return Parsed::Other;
+    }
+    let headers: &'b [httparse::Header<'b>] = req.headers;
+    if !headers.iter().all(plain_field) {
+        return Parsed::Other;
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    Parsed::Simple(ClientRequest {
+        method,
+        path,
+        query,
+        headers,
+    })
+}
+
+/// A field that keeps the request on this path: no body, no upgrade, no `Expect`, no
+/// `Connection` other than keep-alive.
+fn plain_field(h: &httparse::Header<'_>) -> bool {
+    let name = h.name;
+    if name.eq_ignore_ascii_case("content-length") {
+        h.value == b"0"
+    } else if name.eq_ignore_ascii_case("connection") {
+        h.value.eq_ignore_ascii_case(b"keep-alive")
+    } else {
+        !(name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("upgrade")
+            || name.eq_ignore_ascii_case("expect"))
+    }
+}
+
+impl RequestHeaders for [httparse::Header<'_>] {
+    fn header(&self, name: &str) -> Option<&str> {
+        let field = self.iter().find(|h| h.name.eq_ignore_ascii_case(name))?;
+        // What `HeaderValue::to_str` accepts: visible ASCII, spaces and tabs.
+        if field
+            .value
+            .iter()
+            .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
+            std::str::from_utf8(field.value).ok()
+        } else {
+            None
+        }
+    }
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1), never relayed.
+fn hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// What the backend is told about the caller (as `upstream::rewrite` sets them).
+pub struct Forwarded<'a> {
+    pub authority: &'a [u8],
+    pub request_id: &'a str,
+    pub client_ip: Option<&'a str>,
+}
+
+/// The request head for the backend: the client's fields, less hop-by-hop ones, with
+/// `Host`, `X-Request-Id`, `X-Forwarded-For` and `X-Forwarded-Proto` set.
+pub fn write_upstream_head(
+    out: &mut Vec<u8>,
+    req: &ClientRequest<'_>,
+    target: &str,
+    fwd: &Forwarded<'_>,
+) {
+    out.extend_from_slice(req.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut client_xff = None;
+    for h in req.headers {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            client_xff = client_xff.or(Some(h.value));
+            continue;
+        }
+        if hop_by_hop(name)
+            || name.eq_ignore_ascii_case("host")
+            || name.eq_ignore_ascii_case("x-request-id")
+            || name.eq_ignore_ascii_case("x-forwarded-proto")
+        {
+            continue;
+        }
+        field(out, name.as_bytes(), h.value);
+    }
+    field(out, b"Host", fwd.authority);
+    field(out, b"X-Request-Id", fwd.request_id.as_bytes());
+    match fwd.client_ip {
+        Some(ip) => {
+            let prior = client_xff.and_then(|v| std::str::from_utf8(v).ok());
+            field(out, b"X-Forwarded-For", forwarded_for(prior, ip).as_bytes());
+        }
+        None => {
+            if let Some(v) = client_xff {
+                field(out, b"X-Forwarded-For", v);
+            }
+        }
+    }
+    field(out, b"X-Forwarded-Proto", b"http");
+    out.extend_from_slice(b"\r\n");
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The backend's answer head, as far as relaying it needs.
+pub struct BackendAnswer {
+    pub status: u16,
+    pub head_len: usize,
+    pub framing: Framing,
+    /// The backend keeps the connection open for another request.
+    pub reusable: bool,
+}
+
+/// Why a backend's head cannot be relayed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BadAnswer {
+    Malformed,
+    /// 1xx: not relayed by this path (a GET without `Expect` or `Upgrade` gets none).
+    Interim,
+}
+
+/// Parses the backend's head in `buf`: `Ok(None)` while incomplete.
+pub fn parse_answer(buf: &[u8], head_request: bool) -> Result<Option<BackendAnswer>, BadAnswer> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut slots);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(BadAnswer::Malformed),
+    };
+    let status = resp.code.ok_or(BadAnswer::Malformed)?;
+    if (100..200).contains(&status) {
+        return Err(BadAnswer::Interim);
+    }
+    let mut length = None;
+    let mut chunked = false;
+    let mut close = resp.version != Some(1);
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(BadAnswer::Malformed)?;
+            if length.is_some_and(|m| m != n) {
+                return Err(BadAnswer::Malformed);
+            }
+            length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // Only `chunked` (last) is relayable as is; anything else is not HTTP/1.1 framing
+            // this path understands.
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or(b"");
+            if !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Err(BadAnswer::Malformed);
+            }
+            chunked = true;
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            close |= h
+                .value
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+        }
+    }
+    let framing = if head_request || status == 204 || status == 304 {
+        Framing::Empty
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    Ok(Some(BackendAnswer {
+        status,
+        head_len,
+        framing,
+        reusable: !close && framing != Framing::UntilClose,
+    }))
+}
+
+/// The client's head: the backend's status and fields (less hop-by-hop ones and those the
+/// gateway sets), then `extra` (the `RateLimit` fields) and `X-Request-Id`.
+pub fn write_client_head(
+    out: &mut Vec<u8>,
+    backend_head: &[u8],
+    extra: &[(&'static str, String)],
+    request_id: &str,
+    close: bool,
+) -> Result<(), BadAnswer> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut slots);
+    resp.parse(backend_head).map_err(|_| BadAnswer::Malformed)?;
+    let status = resp.code.ok_or(BadAnswer::Malformed)?;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa3(status).as_slice());
+    out.push(b' ');
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if hop_by_hop(name)
+            || name.eq_ignore_ascii_case("x-request-id")
+            || extra.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+        {
+            continue;
+        }
+        field(out, name.as_bytes(), h.value);
+    }
+    for (name, value) in extra {
+        field(out, name.as_bytes(), value.as_bytes());
+    }
+    field(out, b"X-Request-Id", request_id.as_bytes());
+    if close {
+        field(out, b"Connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+fn itoa3(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Option<(Method, String, Option<String>)> {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match parse_request(text.as_bytes(), &mut slots) {
+            Parsed::Simple(r) => Some((r.method, r.path.into(), r.query.map(Into::into))),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn serves_plain_gets_and_heads() {
+        let got =
+            parse("GET /customers/7?x=1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!(
+            got,
+            Some((Method::GET, "/customers/7".into(), Some("x=1".into())))
+        );
+        let head = parse("HEAD / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(head, Some((Method::HEAD, "/".into(), None)));
+    }
+
+    #[test]
+    fn leaves_everything_else_to_the_full_path() {
+        for text in [
+            "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+            "GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n",
+            "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            "GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            "GET http://a/ HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            "GET /\x01 HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(parse(text).is_none(), "{text:?}");
+        }
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nHost:", &mut slots),
+            Parsed::Partial
+        ));
+    }
+
+    #[test]
+    fn the_backend_gets_forwarding_fields_and_no_hop_by_hop_ones() {
+        let text = "GET /c HTTP/1.1\r\nHost: facade\r\nConnection: keep-alive\r\nX-Forwarded-For: 10.0.0.1\r\nX-Request-Id: old\r\nAccept: */*\r\n\r\n";
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let Parsed::Simple(req) = parse_request(text.as_bytes(), &mut slots) else {
+            panic!("not simple");
+        };
+        let mut out = Vec::new();
+        let fwd = Forwarded {
+            authority: b"127.0.0.1:9",
+            request_id: "rid",
+            client_ip: Some("127.0.0.1"),
+        };
+        write_upstream_head(&mut out, &req, "/api/c", &fwd);
+        assert_eq!(
+            String::from_utf8(out).expect("ascii"),
+            "GET /api/c HTTP/1.1\r\nAccept: */*\r\nHost: 127.0.0.1:9\r\nX-Request-Id: rid\r\n\
+             X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn reads_how_an_answer_ends() {
+        let framing = |text: &str, head: bool| {
+            parse_answer(text.as_bytes(), head).map(|a| a.map(|a| (a.framing, a.reusable)))
+        };
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        assert_eq!(framing(ok, false), Ok(Some((Framing::Length(5), true))));
+        assert_eq!(framing(ok, true), Ok(Some((Framing::Empty, true))));
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(framing(chunked, false), Ok(Some((Framing::Chunked, true))));
+        let close = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n";
+        assert_eq!(framing(close, false), Ok(Some((Framing::Length(1), false))));
+        let until_close = "HTTP/1.1 200 OK\r\n\r\n";
+        assert_eq!(
+            framing(until_close, false),
+            Ok(Some((Framing::UntilClose, false)))
+        );
+        let old = "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n";
+        assert_eq!(framing(old, false), Ok(Some((Framing::Length(1), false))));
+        assert_eq!(
+            framing("HTTP/1.1 204 No Content\r\n\r\n", false),
+            Ok(Some((Framing::Empty, true)))
+        );
+        assert_eq!(framing("HTTP/1.1 200 OK\r\nContent-Le", false), Ok(None));
+        assert_eq!(
+            framing(
+                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                false
+            ),
+            Err(BadAnswer::Malformed)
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false),
+            Err(BadAnswer::Malformed)
+        );
+        assert_eq!(
+            framing("HTTP/1.1 100 Continue\r\n\r\n", false),
+            Err(BadAnswer::Interim)
+        );
+    }
+
+    #[test]
+    fn the_client_gets_the_backend_fields_and_the_gateway_ones() {
+        let backend = b"HTTP/1.1 200 Whatever\r\nServer: b\r\nConnection: keep-alive\r\nX-Request-Id: theirs\r\nRateLimit: old\r\nContent-Length: 2\r\n\r\n";
+        let mut out = Vec::new();
+        let extra = [("RateLimit", "limit=10".to_string())];
+        write_client_head(&mut out, backend, &extra, "rid", false).expect("valid");
+        assert_eq!(
+            String::from_utf8(out).expect("ascii"),
+            "HTTP/1.1 200 OK\r\nServer: b\r\nContent-Length: 2\r\nRateLimit: limit=10\r\nX-Request-Id: rid\r\n\r\n"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! Idle keep-alive connections to backends, for the pass-through path. A connection is put
+//! back only after a whole answer was read from it; one idle longer than the backend's pool
+//! idle timeout is closed instead of used.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// Idle connections kept per backend address.
+const MAX_IDLE_PER_BACKEND: usize = 128;
+
+#[derive(Default)]
+pub struct UpstreamPool {
+    idle: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+}
+
+impl UpstreamPool {
+    /// The most recently used idle connection to `addr` not older than `max_idle`.
+    pub fn take(&self, addr: SocketAddr, max_idle: Duration) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().ok()?;
+        let list = idle.get_mut(&addr)?;
+        let now = Instant::now();
+        while let Some((conn, since)) = list.pop() {
+            if now.duration_since(since) <= max_idle {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    pub fn put(&self, addr: SocketAddr, conn: TcpStream) {
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        let list = idle.entry(addr).or_default();
+        if list.len() >= MAX_IDLE_PER_BACKEND {
+            // The oldest goes: it is the likeliest to have been closed by the backend.
+            list.remove(0);
+        }
+        list.push((conn, Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hands_back_the_latest_connection_and_drops_stale_ones() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let pool = UpstreamPool::default();
+        assert!(pool.take(addr, Duration::from_secs(1)).is_none());
+        let a = TcpStream::connect(addr).await.expect("connect");
+        let b = TcpStream::connect(addr).await.expect("connect");
+        let b_port = b.local_addr().expect("local").port();
+        pool.put(addr, a);
+        pool.put(addr, b);
+        let got = pool
+            .take(addr, Duration::from_secs(60))
+            .expect("idle connection");
+        assert_eq!(got.local_addr().expect("local").port(), b_port);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            pool.take(addr, Duration::from_millis(5)).is_none(),
+            "too old"
+        );
+        assert!(
+            pool.take(addr, Duration::from_secs(60)).is_none(),
+            "removed"
+        );
+    }
+}
