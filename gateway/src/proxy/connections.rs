@@ -11,8 +11,9 @@
 //! plain GET and HEAD requests of streaming operations itself and hands everything else back
 //! unread (its bytes rewound into the stream) for Pingora's proxy.
 //!
-//! Plain HTTP/1 only, as the listener is: no TLS and no h2c here. HTTP/1 pipelining stays
-//! off (Pingora's default), so a next request is never held back in a pipelined prefix.
+//! Plain HTTP/1 only, as the listener is: no TLS and no h2c here. Pipelined requests are
+//! served in order by the pass-through path; Pingora's own pipelining stays off (its
+//! default), so it serves one request of a pipelined batch it is handed.
 
 use super::pass_through::{PassThrough, Served};
 use super::FacadeProxy;
@@ -59,15 +60,21 @@ impl ServerApp for ClientConnections {
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip().to_string())
         });
+        // A next request's bytes, read (pipelined) with the one before.
+        let mut pending = Vec::new();
         loop {
-            if !request_arrives(&mut stream, shutdown).await {
+            if pending.is_empty() && !request_arrives(&mut stream, shutdown).await {
                 return None;
             }
             if rewindable {
                 // Boxed: the request's state lives only while it is served, not while the
                 // connection idles.
-                match Box::pin(self.pass.serve(&mut stream, client_ip.as_deref())).await {
-                    Served::KeepAlive => continue,
+                let read = std::mem::take(&mut pending);
+                match Box::pin(self.pass.serve(&mut stream, client_ip.as_deref(), read)).await {
+                    Served::KeepAlive(next) => {
+                        pending = next;
+                        continue;
+                    }
                     Served::Close => return None,
                     Served::Handover(read) => stream = rewind(stream, &read)?,
                 }

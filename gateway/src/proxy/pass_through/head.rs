@@ -11,8 +11,10 @@ use propylon_policies::forwarding::forwarded_for;
 pub const MAX_HEADERS: usize = 64;
 
 /// A client request this path serves: HTTP/1.1 GET or HEAD with no body, no upgrade, no
-/// `Expect`, keep-alive, and nothing pipelined behind it.
+/// `Expect`, keep-alive.
 pub struct ClientRequest<'b> {
+    /// Bytes of the head; what follows is the next (pipelined) request.
+    pub head_len: usize,
     pub method: Method,
     pub path: &'b str,
     pub query: Option<&'b str>,
@@ -36,8 +38,7 @@ pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut [httparse::Header<'b>]) -
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::Other,
     };
-    // Pipelined bytes after the head: Pingora's path owns pipelining rules.
-    if head_len != buf.len() || req.version != Some(1) {
+    if req.version != Some(1) {
         return Parsed::Other;
     }
     let method = match req.method {
@@ -61,6 +62,7 @@ pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut [httparse::Header<'b>]) -
         None => (target, None),
     };
     Parsed::Simple(ClientRequest {
+        head_len,
         method,
         path,
         query,
@@ -333,7 +335,6 @@ mod tests {
             "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             "GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
             "GET http://a/ HTTP/1.1\r\n\r\n",
-            "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
             "GET /\x01 HTTP/1.1\r\n\r\n",
         ] {
             assert!(parse(text).is_none(), "{text:?}");

@@ -45,8 +45,9 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// How one request on the connection went.
 pub enum Served {
-    /// Answered; the connection may carry the next request.
-    KeepAlive,
+    /// Answered; the connection may carry the next request, of which these bytes (pipelined
+    /// behind this one) are already read.
+    KeepAlive(Vec<u8>),
     /// The connection is done (closed by the client, an error, or a close-delimited answer).
     Close,
     /// Not for this path: these bytes, already read, go back to the stream for Pingora.
@@ -55,7 +56,8 @@ pub enum Served {
 
 /// What `try_serve` decided, before the bytes it read are given back or dropped.
 enum Decision {
-    KeepAlive,
+    /// The request's head was this long.
+    KeepAlive(usize),
     Close,
     Handover,
 }
@@ -82,17 +84,24 @@ impl PassThrough {
         }
     }
 
-    /// Serves the request that starts on `stream` (its first byte has arrived).
-    pub async fn serve(&self, stream: &mut Stream, client_ip: Option<&str>) -> Served {
+    /// Serves the request that starts with `read` (pipelined bytes of an earlier one) or on
+    /// `stream` (its first byte has arrived).
+    pub async fn serve(
+        &self,
+        stream: &mut Stream,
+        client_ip: Option<&str>,
+        read: Vec<u8>,
+    ) -> Served {
         let started = Instant::now();
-        let mut buf = Vec::with_capacity(2048);
+        let mut buf = read;
+        buf.reserve(2048);
         match tokio::time::timeout(self.head_timeout, read_head(stream, &mut buf)).await {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => return Served::Handover(buf),
             Ok(Err(_)) | Err(_) => return Served::Close,
         }
         match self.try_serve(&buf, stream, client_ip, started).await {
-            Decision::KeepAlive => Served::KeepAlive,
+            Decision::KeepAlive(head_len) => Served::KeepAlive(buf.split_off(head_len)),
             Decision::Close => Served::Close,
             Decision::Handover => Served::Handover(buf),
         }
@@ -156,12 +165,6 @@ fn streams_plainly(route: &FacadeRoute) -> bool {
 async fn read_head(stream: &mut Stream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
     let mut scanned = 0;
     loop {
-        if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity());
-        }
-        if stream.read_buf(buf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
         if has_blank_line(buf, scanned) {
             return Ok(true);
         }
@@ -169,6 +172,12 @@ async fn read_head(stream: &mut Stream, buf: &mut Vec<u8>) -> std::io::Result<bo
             return Ok(false);
         }
         scanned = buf.len().saturating_sub(3);
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
     }
 }
 
@@ -366,7 +375,7 @@ impl Call<'_> {
         let decision = if close {
             Decision::Close
         } else {
-            Decision::KeepAlive
+            Decision::KeepAlive(self.req.head_len)
         };
         Ok((status, decision))
     }
@@ -391,7 +400,7 @@ impl Call<'_> {
         let written = write_client(stream, &out).await;
         self.finish(if written.is_ok() { status } else { 0 }, error);
         if written.is_ok() {
-            Decision::KeepAlive
+            Decision::KeepAlive(self.req.head_len)
         } else {
             Decision::Close
         }

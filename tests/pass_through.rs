@@ -1,0 +1,460 @@
+//! The pass-through path: plain GET and HEAD requests of operations with no mapping are
+//! relayed on the client connection without Pingora's proxy session. What a client sees must
+//! be what the full path gives: whole answers whatever their framing, the forwarding fields,
+//! problems for a backend that is down, slow or broken, and connections that carry requests
+//! of both paths.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// What the raw backend does with one request.
+struct Scripted {
+    answer: Vec<u8>,
+    /// Close the connection after answering (without saying so when the answer has no
+    /// `Connection: close`).
+    close: bool,
+}
+
+/// A backend on a raw socket: each request is recorded with the number of the connection it
+/// came on, and answered with the next scripted answer, or else 200 with the request target
+/// as the body.
+struct RawBackend {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<(usize, String)>>>,
+    script: Arc<Mutex<VecDeque<Scripted>>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl RawBackend {
+    fn start() -> RawBackend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, q, halt) = (seen.clone(), script.clone(), stop.clone());
+        let acceptor = std::thread::spawn(move || {
+            let connections = AtomicUsize::new(0);
+            for conn in listener.incoming() {
+                if halt.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let number = connections.fetch_add(1, Ordering::SeqCst);
+                let (s, q, halt) = (s.clone(), q.clone(), halt.clone());
+                std::thread::spawn(move || serve_raw(conn, number, &s, &q, &halt));
+            }
+        });
+        RawBackend {
+            addr,
+            seen,
+            script,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn then(&self, answer: &str, close: bool) {
+        self.script.lock().expect("script").push_back(Scripted {
+            answer: answer.as_bytes().to_vec(),
+            close,
+        });
+    }
+
+    fn seen(&self) -> Vec<(usize, String)> {
+        self.seen.lock().expect("seen").clone()
+    }
+}
+
+impl Drop for RawBackend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+fn serve_raw(
+    mut conn: TcpStream,
+    number: usize,
+    seen: &Mutex<Vec<(usize, String)>>,
+    script: &Mutex<VecDeque<Scripted>>,
+    stop: &AtomicBool,
+) {
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match conn.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) => continue,
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+        buf.drain(..end + 4);
+        let target = head.split(' ').nth(1).unwrap_or("").to_string();
+        seen.lock().expect("seen").push((number, head));
+        let next = script.lock().expect("script").pop_front();
+        let (answer, close) = match next {
+            Some(s) => (s.answer, s.close),
+            None => (
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{target}",
+                    target.len()
+                )
+                .into_bytes(),
+                false,
+            ),
+        };
+        if conn.write_all(&answer).is_err() || close {
+            return;
+        }
+    }
+}
+
+const CONFIG: &str = r#"server:
+  listen: "{{LISTEN}}"
+  admin_listen: "{{ADMIN}}"
+  admin_token: "{{TOKEN}}"
+backends:
+  erp:
+    url: "@URL@"
+    timeout: 1s
+apis:
+  - name: orders
+    spec: ./orders.yaml
+    operations:
+      listOrders:
+        backend: erp
+      getOrder:
+        backend: erp
+"#;
+
+fn gateway_for(url: &str) -> Gateway {
+    Gateway::start_with_files(
+        &CONFIG.replace("@URL@", url),
+        &[("orders.yaml", ORDERS_SPEC)],
+    )
+}
+
+/// One answer read from a client connection: status, lower-case headers, de-chunked body.
+/// Bytes of a following answer stay in `buf`.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn fill(conn: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 8192];
+    match conn.read(&mut chunk) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// Reads one answer to a request (`head_request`: its body is empty whatever the length).
+fn read_answer(conn: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Answer {
+    let end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        assert!(
+            fill(conn, buf),
+            "closed before a head: {:?}",
+            String::from_utf8_lossy(buf)
+        );
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = head[9..12].parse().expect("status");
+    let headers: Vec<(String, String)> = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    buf.drain(..end);
+    let field = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let body = if head_request {
+        Vec::new()
+    } else if field("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let Some(line) = buf.windows(2).position(|w| w == b"\r\n") else {
+                assert!(fill(conn, buf), "closed mid-chunk");
+                continue;
+            };
+            let size_text = String::from_utf8_lossy(&buf[..line]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .expect("chunk size");
+            if size == 0 {
+                // Trailers, then the empty line.
+                while !buf[line..].windows(4).any(|w| w == b"\r\n\r\n") {
+                    assert!(fill(conn, buf), "closed in trailers");
+                }
+                let p = buf[line..]
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .unwrap_or(0);
+                buf.drain(..line + p + 4);
+                break body;
+            }
+            while buf.len() < line + 2 + size + 2 {
+                assert!(fill(conn, buf), "closed mid-chunk");
+            }
+            body.extend_from_slice(&buf[line + 2..line + 2 + size]);
+            buf.drain(..line + 2 + size + 2);
+        }
+    } else if let Some(len) = field("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        while buf.len() < len {
+            assert!(fill(conn, buf), "closed mid-body");
+        }
+        buf.drain(..len).collect()
+    } else {
+        while fill(conn, buf) {}
+        std::mem::take(buf)
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn client(gw: &Gateway) -> TcpStream {
+    let conn = TcpStream::connect(gw.listen).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    conn
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: gw\r\n\r\n")
+}
+
+#[test]
+fn a_chunked_answer_with_trailers_is_relayed_whole_and_both_connections_are_reused() {
+    let backend = RawBackend::start();
+    backend.then(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Checksum: 1\r\n\r\n",
+        false,
+    );
+    let gw = gateway_for(&backend.url());
+    let mut conn = client(&gw);
+    let mut buf = Vec::new();
+    conn.write_all(get("/orders").as_bytes()).expect("write");
+    let first = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.text(), "hello world");
+    conn.write_all(get("/orders/7").as_bytes()).expect("write");
+    let second = read_answer(&mut conn, &mut buf, false);
+    assert_eq!((second.status, second.text().as_str()), (200, "/orders/7"));
+    assert!(buf.is_empty(), "bytes after the answers: {buf:?}");
+    let seen = backend.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[0].0, seen[1].0,
+        "the upstream connection is reused after a chunked answer"
+    );
+}
+
+#[test]
+fn an_answer_delimited_by_the_backend_closing_reaches_the_client_whole_then_it_closes_too() {
+    let backend = RawBackend::start();
+    let body = "x".repeat(50_000);
+    backend.then(
+        &format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n{body}"),
+        true,
+    );
+    let gw = gateway_for(&backend.url());
+    let mut conn = client(&gw);
+    let mut buf = Vec::new();
+    conn.write_all(get("/orders").as_bytes()).expect("write");
+    let answer = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert_eq!(answer.body.len(), body.len());
+    // The gateway closed its side: a read gets EOF.
+    assert!(!fill(&mut conn, &mut buf), "the connection stayed open");
+}
+
+#[test]
+fn a_pooled_connection_the_backend_closed_is_replaced_without_the_client_noticing() {
+    let backend = RawBackend::start();
+    // Answers with a length and keep-alive, then closes anyway (as a backend restarting or
+    // timing out idle connections does).
+    backend.then("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst", true);
+    let gw = gateway_for(&backend.url());
+    assert_eq!(gw.get("/orders").text(), "first");
+    std::thread::sleep(Duration::from_millis(200));
+    let second = gw.get("/orders/2");
+    assert_eq!((second.status, second.text().as_str()), (200, "/orders/2"));
+    let connections: Vec<usize> = backend.seen().iter().map(|(c, _)| *c).collect();
+    assert_eq!(connections.len(), 2);
+    assert_ne!(
+        connections[0], connections[1],
+        "a new connection for the second call"
+    );
+}
+
+#[test]
+fn a_head_request_gets_the_fields_and_no_body_and_the_connection_stays_in_step() {
+    let backend = RawBackend::start();
+    backend.then(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n",
+        false,
+    );
+    let gw = gateway_for(&backend.url());
+    let mut conn = client(&gw);
+    let mut buf = Vec::new();
+    conn.write_all(b"HEAD /orders HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .expect("write");
+    let head = read_answer(&mut conn, &mut buf, true);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("17"));
+    conn.write_all(get("/orders/after-head").as_bytes())
+        .expect("write");
+    let next = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(next.text(), "/orders/after-head");
+    assert!(backend.seen()[0].1.starts_with("HEAD /orders "));
+}
+
+#[test]
+fn one_connection_carries_plain_pipelined_unrouted_and_closing_requests_in_order() {
+    let backend = RawBackend::start();
+    let gw = gateway_for(&backend.url());
+    let mut conn = client(&gw);
+    let mut buf = Vec::new();
+    conn.write_all(get("/orders/1").as_bytes()).expect("write");
+    assert_eq!(read_answer(&mut conn, &mut buf, false).text(), "/orders/1");
+    // Two requests in one write: the second is pipelined behind the first.
+    let pipelined = format!("{}{}", get("/orders/2"), get("/orders/3"));
+    conn.write_all(pipelined.as_bytes()).expect("write");
+    assert_eq!(read_answer(&mut conn, &mut buf, false).text(), "/orders/2");
+    assert_eq!(read_answer(&mut conn, &mut buf, false).text(), "/orders/3");
+    // No operation: Pingora's path answers the 404, then the connection goes on.
+    conn.write_all(get("/nowhere").as_bytes()).expect("write");
+    let missing = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(missing.status, 404, "{}", missing.text());
+    conn.write_all(get("/orders/4").as_bytes()).expect("write");
+    assert_eq!(read_answer(&mut conn, &mut buf, false).text(), "/orders/4");
+    conn.write_all(b"GET /orders/5 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let last = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(last.text(), "/orders/5");
+    assert!(!fill(&mut conn, &mut buf), "Connection: close is honoured");
+}
+
+#[test]
+fn the_backend_gets_the_forwarding_fields_and_the_client_its_request_id() {
+    let backend = RawBackend::start();
+    let gw = gateway_for(&backend.url());
+    let mut conn = client(&gw);
+    let mut buf = Vec::new();
+    conn.write_all(
+        b"GET /orders/9?page=2&x=a%20b HTTP/1.1\r\nHost: facade.example\r\nConnection: keep-alive\r\n\
+          X-Request-Id: trace-1234\r\nX-Forwarded-For: 10.1.1.1\r\nX-Custom: kept\r\n\r\n",
+    )
+    .expect("write");
+    let answer = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-request-id"), Some("trace-1234"));
+    let (_, head) = backend.seen().pop().expect("a request");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        head.starts_with("GET /orders/9?page=2&x=a%20b HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        lower.contains(&format!("\r\nhost: {}\r\n", backend.addr)),
+        "{head}"
+    );
+    assert!(
+        lower.contains("\r\nx-forwarded-for: 10.1.1.1, 127.0.0.1\r\n"),
+        "{head}"
+    );
+    assert!(lower.contains("\r\nx-forwarded-proto: http\r\n"), "{head}");
+    assert!(lower.contains("\r\nx-request-id: trace-1234\r\n"), "{head}");
+    assert!(lower.contains("\r\nx-custom: kept\r\n"), "{head}");
+    assert!(
+        !lower.contains("\r\nconnection:"),
+        "hop-by-hop field forwarded: {head}"
+    );
+}
+
+#[test]
+fn a_down_slow_or_broken_backend_is_a_problem_for_the_client() {
+    // Nothing listens: 502.
+    let gw = gateway_for(&closed_port_url());
+    let problem = assert_problem(&gw.get("/orders"), 502);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ConnectRefused"),
+        "{problem}"
+    );
+    let metrics = gw.metrics();
+    assert!(
+        metrics.contains("ConnectRefused"),
+        "upstream error counted: {metrics}"
+    );
+    drop(gw);
+
+    // Accepts, never answers: 504 after the backend's 1 s timeout.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gw = gateway_for(&format!("http://{}", silent.local_addr().expect("addr")));
+    let started = Instant::now();
+    assert_problem(&gw.get("/orders"), 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(gw);
+
+    // Answers something that is not HTTP: 502.
+    let backend = RawBackend::start();
+    backend.then("NOT HTTP AT ALL\r\n\r\n", true);
+    let gw = gateway_for(&backend.url());
+    assert_problem(&gw.get("/orders"), 502);
+    // The next call works.
+    assert_eq!(gw.get("/orders/ok").text(), "/orders/ok");
+}
