@@ -4,12 +4,12 @@
 //! future, about 8 KB, and allocates a 4 KiB header buffer before the next request of a
 //! keep-alive connection has arrived, and holds both while the client is idle: with 10,000
 //! idle clients that was most of the gateway's memory (bench/README.md). This loop waits
-//! for the first byte of each request with a future of a few hundred bytes, then hands the
-//! connection to the same proxy for exactly one request, as Pingora's loop does.
+//! for each request with a future of about a kilobyte and no heap buffer.
 //!
 //! Each request is first offered to the pass-through path (`pass_through`), which serves
 //! plain GET and HEAD requests of streaming operations itself and hands everything else back
-//! unread (its bytes rewound into the stream) for Pingora's proxy.
+//! unread (its bytes rewound into the stream) to the same proxy for exactly one request, as
+//! Pingora's loop does.
 //!
 //! Plain HTTP/1 only, as the listener is: no TLS and no h2c here. Pipelined requests are
 //! served in order by the pass-through path; Pingora's own pipelining stays off (its
@@ -26,6 +26,7 @@ use pingora_core::server::ShutdownWatch;
 use pingora_proxy::HttpProxy;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 
 pub struct ClientConnections {
     proxy: Arc<HttpProxy<FacadeProxy>>,
@@ -62,9 +63,16 @@ impl ServerApp for ClientConnections {
         });
         // A next request's bytes, read (pipelined) with the one before.
         let mut pending = Vec::new();
+        // The first read of a request lands here: a keep-alive connection waits with this
+        // much and no heap buffer (10,000 idle clients hold 5 MB of it).
+        let mut first = [0u8; 512];
         loop {
-            if pending.is_empty() && !request_arrives(&mut stream, shutdown).await {
-                return None;
+            if rewindable && pending.is_empty() {
+                let n = request_arrives(&mut stream, shutdown, Arrival::Read(&mut first)).await?;
+                pending = Vec::with_capacity(2048);
+                pending.extend_from_slice(&first[..n]);
+            } else if pending.is_empty() {
+                request_arrives(&mut stream, shutdown, Arrival::Peek).await?;
             }
             if rewindable {
                 // Boxed: the request's state lives only while it is served, not while the
@@ -101,17 +109,38 @@ fn rewind(stream: Stream, read: &[u8]) -> Option<Stream> {
     Some(tcp)
 }
 
-/// Waits until the client sends a byte (kept for the request parser); gives up on a closed
-/// connection, the keep-alive timeout, or shutdown (a request already sent is still served).
-async fn request_arrives(stream: &mut Stream, shutdown: &ShutdownWatch) -> bool {
+/// How a request's arrival is noticed: its first bytes read into a buffer (for the
+/// pass-through path, which gives back what it does not serve), or its first byte peeked and
+/// kept in the stream (for Pingora's parser).
+enum Arrival<'a> {
+    Read(&'a mut [u8]),
+    Peek,
+}
+
+/// Waits until the client sends something: `Some(n)`, the bytes read (0 when peeked); `None`
+/// on a closed connection, the keep-alive timeout, or shutdown (a request already sent is
+/// still served).
+async fn request_arrives(
+    stream: &mut Stream,
+    shutdown: &ShutdownWatch,
+    how: Arrival<'_>,
+) -> Option<usize> {
     let mut shutdown = shutdown.clone();
     let stopping = *shutdown.borrow_and_update();
     let patience = if stopping { Duration::ZERO } else { KEEPALIVE };
-    let mut first = [0u8; 1];
+    let arrived = async {
+        match how {
+            Arrival::Read(buf) => stream.read(buf).await.ok().filter(|&n| n > 0),
+            Arrival::Peek => {
+                let mut first = [0u8; 1];
+                stream.try_peek(&mut first).await.ok().map(|_| 0)
+            }
+        }
+    };
     tokio::select! {
         biased;
-        read = stream.try_peek(&mut first) => read.is_ok(),
-        _ = shutdown.changed(), if !stopping => false,
-        () = tokio::time::sleep(patience) => false,
+        arrived = arrived => arrived,
+        _ = shutdown.changed(), if !stopping => None,
+        () = tokio::time::sleep(patience) => None,
     }
 }
