@@ -29,10 +29,11 @@ pub fn record(state: &GatewayState, done: Finished<'_>) {
     };
     let elapsed = done.started.elapsed();
     let metrics = &state.metrics;
-    let status_label = done.status.to_string();
+    let code = http::StatusCode::from_u16(done.status).ok();
+    let status_label = code.as_ref().map_or("0", http::StatusCode::as_str);
     metrics
         .requests
-        .with_label_values(&[api, operation, status_label.as_str()])
+        .with_label_values(&[api, operation, status_label])
         .inc();
     metrics
         .duration

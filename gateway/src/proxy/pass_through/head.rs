@@ -190,8 +190,21 @@ pub enum BadAnswer {
     Interim,
 }
 
-/// Parses the backend's head in `buf`: `Ok(None)` while incomplete.
-pub fn parse_answer(buf: &[u8], head_request: bool) -> Result<Option<BackendAnswer>, BadAnswer> {
+/// The fields the gateway adds to the client's head: `extra` (the `RateLimit` fields) and
+/// `X-Request-Id`.
+pub struct GatewayFields<'a> {
+    pub extra: &'a [(&'static str, String)],
+    pub request_id: &'a str,
+}
+
+/// Parses the backend's head in `buf` (`Ok(None)` while incomplete) and, once it is whole,
+/// writes the client's head into `out`.
+pub fn parse_answer(
+    buf: &[u8],
+    head_request: bool,
+    fields: &GatewayFields<'_>,
+    out: &mut Vec<u8>,
+) -> Result<Option<BackendAnswer>, BadAnswer> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut slots);
     let head_len = match resp.parse(buf) {
@@ -240,6 +253,13 @@ pub fn parse_answer(buf: &[u8], head_request: bool) -> Result<Option<BackendAnsw
     } else {
         Framing::UntilClose
     };
+    write_client_head(
+        out,
+        status,
+        resp.headers,
+        fields,
+        framing == Framing::UntilClose,
+    );
     Ok(Some(BackendAnswer {
         status,
         head_len,
@@ -249,18 +269,16 @@ pub fn parse_answer(buf: &[u8], head_request: bool) -> Result<Option<BackendAnsw
 }
 
 /// The client's head: the backend's status and fields (less hop-by-hop ones and those the
-/// gateway sets), then `extra` (the `RateLimit` fields) and `X-Request-Id`.
-pub fn write_client_head(
+/// gateway sets), then the gateway's fields; `Connection: close` when the body ends with the
+/// connection.
+fn write_client_head(
     out: &mut Vec<u8>,
-    backend_head: &[u8],
-    extra: &[(&'static str, String)],
-    request_id: &str,
+    status: u16,
+    headers: &[httparse::Header<'_>],
+    fields: &GatewayFields<'_>,
     close: bool,
-) -> Result<(), BadAnswer> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    resp.parse(backend_head).map_err(|_| BadAnswer::Malformed)?;
-    let status = resp.code.ok_or(BadAnswer::Malformed)?;
+) {
+    let extra = fields.extra;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa3(status).as_slice());
     out.push(b' ');
@@ -270,7 +288,7 @@ pub fn write_client_head(
         .unwrap_or("");
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
-    for h in resp.headers.iter() {
+    for h in headers {
         let name = h.name;
         if hop_by_hop(name)
             || name.eq_ignore_ascii_case("x-request-id")
@@ -283,12 +301,11 @@ pub fn write_client_head(
     for (name, value) in extra {
         field(out, name.as_bytes(), value.as_bytes());
     }
-    field(out, b"X-Request-Id", request_id.as_bytes());
+    field(out, b"X-Request-Id", fields.request_id.as_bytes());
     if close {
         field(out, b"Connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
-    Ok(())
 }
 
 fn itoa3(status: u16) -> [u8; 3] {
@@ -370,7 +387,12 @@ mod tests {
     #[test]
     fn reads_how_an_answer_ends() {
         let framing = |text: &str, head: bool| {
-            parse_answer(text.as_bytes(), head).map(|a| a.map(|a| (a.framing, a.reusable)))
+            let fields = GatewayFields {
+                extra: &[],
+                request_id: "rid",
+            };
+            parse_answer(text.as_bytes(), head, &fields, &mut Vec::new())
+                .map(|a| a.map(|a| (a.framing, a.reusable)))
         };
         let ok = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
         assert_eq!(framing(ok, false), Ok(Some((Framing::Length(5), true))));
@@ -413,7 +435,15 @@ mod tests {
         let backend = b"HTTP/1.1 200 Whatever\r\nServer: b\r\nConnection: keep-alive\r\nX-Request-Id: theirs\r\nRateLimit: old\r\nContent-Length: 2\r\n\r\n";
         let mut out = Vec::new();
         let extra = [("RateLimit", "limit=10".to_string())];
-        write_client_head(&mut out, backend, &extra, "rid", false).expect("valid");
+        let fields = GatewayFields {
+            extra: &extra,
+            request_id: "rid",
+        };
+        let answer = parse_answer(backend, false, &fields, &mut out);
+        assert_eq!(
+            answer.map(|a| a.map(|a| a.head_len)),
+            Ok(Some(backend.len()))
+        );
         assert_eq!(
             String::from_utf8(out).expect("ascii"),
             "HTTP/1.1 200 OK\r\nServer: b\r\nContent-Length: 2\r\nRateLimit: limit=10\r\nX-Request-Id: rid\r\n\r\n"

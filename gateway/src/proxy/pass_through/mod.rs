@@ -22,7 +22,7 @@ use crate::jobs::client_api;
 use crate::snapshot::{FacadeRoute, Snapshot};
 use crate::state::GatewayState;
 use framing::{ChunkedEnd, Framing};
-use head::{BackendAnswer, ClientRequest, Forwarded, Parsed};
+use head::{BackendAnswer, ClientRequest, Forwarded, GatewayFields, Parsed};
 use http::Method;
 use pingora_core::protocols::Stream;
 use pingora_error::{Error, ErrorType};
@@ -95,10 +95,13 @@ impl PassThrough {
         let started = Instant::now();
         let mut buf = read;
         buf.reserve(2048);
-        match tokio::time::timeout(self.head_timeout, read_head(stream, &mut buf)).await {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => return Served::Handover(buf),
-            Ok(Err(_)) | Err(_) => return Served::Close,
+        // Most heads come whole in the first read: no timer for those.
+        if !has_blank_line(&buf, 0) {
+            match tokio::time::timeout(self.head_timeout, read_head(stream, &mut buf)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => return Served::Handover(buf),
+                Ok(Err(_)) | Err(_) => return Served::Close,
+            }
         }
         match self.try_serve(&buf, stream, client_ip, started).await {
             Decision::KeepAlive(head_len) => Served::KeepAlive(buf.split_off(head_len)),
@@ -293,48 +296,35 @@ impl Call<'_> {
             .as_inet()
             .ok_or_else(|| Failure::Upstream(Error::new(ErrorType::InternalError)))?;
         let read_timeout = opts.read_timeout.unwrap_or(Duration::from_secs(60));
-        let write_timeout = opts.write_timeout.unwrap_or(read_timeout);
+        let question = Question {
+            request,
+            head_request,
+            read_timeout,
+            write_timeout: opts.write_timeout.unwrap_or(read_timeout),
+            fields: GatewayFields {
+                extra: &self.limit_headers,
+                request_id: self.request_id,
+            },
+        };
         let pool = &self.pass.pool;
         let max_idle = opts.idle_timeout.unwrap_or(Duration::from_secs(60));
         let mut rbuf = Vec::with_capacity(READ_CHUNK);
+        let mut out = Vec::with_capacity(1024);
         let mut exchange = None;
         if let Some(conn) = pool.take(addr, max_idle) {
-            exchange = ask(
-                conn,
-                request,
-                head_request,
-                &mut rbuf,
-                read_timeout,
-                write_timeout,
-            )
-            .await?;
+            exchange = question.ask(conn, &mut rbuf, &mut out).await?;
         }
         let (mut conn, answer) = match exchange {
             Some(done) => done,
             None => {
                 let conn = connect(addr, opts.connection_timeout).await?;
-                ask(
-                    conn,
-                    request,
-                    head_request,
-                    &mut rbuf,
-                    read_timeout,
-                    write_timeout,
-                )
-                .await?
-                .ok_or_else(|| upstream_error(ErrorType::ConnectionClosed, None))?
+                question
+                    .ask(conn, &mut rbuf, &mut out)
+                    .await?
+                    .ok_or_else(|| upstream_error(ErrorType::ConnectionClosed, None))?
             }
         };
         let close = answer.framing == Framing::UntilClose;
-        let mut out = Vec::with_capacity(answer.head_len + 256);
-        head::write_client_head(
-            &mut out,
-            &rbuf[..answer.head_len],
-            &self.limit_headers,
-            self.request_id,
-            close,
-        )
-        .map_err(|_| upstream_error(ErrorType::InvalidHTTPHeader, None))?;
         let status = answer.status;
         let after_head = |e: &'static str| Failure::AfterHead(status, e);
         let mut body = Body::new(answer.framing);
@@ -466,41 +456,63 @@ async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> Result<TcpStrea
     Ok(conn)
 }
 
-/// Sends the request and reads the answer's head into `rbuf`. `Ok(None)`: the connection was
-/// closed before any byte of an answer (a pooled one the backend had closed): safe to try
-/// once more on a new one, the request being GET or HEAD.
-async fn ask(
-    mut conn: TcpStream,
-    request: &[u8],
+/// The request for the backend and how long it may take.
+struct Question<'a> {
+    request: &'a [u8],
     head_request: bool,
-    rbuf: &mut Vec<u8>,
     read_timeout: Duration,
     write_timeout: Duration,
-) -> Result<Option<(TcpStream, BackendAnswer)>, Box<Error>> {
-    rbuf.clear();
-    match tokio::time::timeout(write_timeout, conn.write_all(request)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => return Ok(None),
-        Err(_) => return Err(upstream_error(ErrorType::WriteTimedout, None)),
-    }
-    loop {
-        let read = tokio::time::timeout(read_timeout, conn.read_buf(rbuf))
-            .await
-            .map_err(|_| upstream_error(ErrorType::ReadTimedout, None))?;
-        match read {
-            Ok(0) | Err(_) if rbuf.is_empty() => return Ok(None),
-            Ok(0) => return Err(upstream_error(ErrorType::ConnectionClosed, None)),
-            Err(e) => return Err(upstream_error(ErrorType::ReadError, Some(e))),
-            Ok(_) => {}
+    fields: GatewayFields<'a>,
+}
+
+impl Question<'_> {
+    /// Sends the request and reads the answer's head into `rbuf`, and the client's head into
+    /// `out`. `Ok(None)`: the connection was closed before any byte of an answer (a pooled
+    /// one the backend had closed): safe to try once more on a new one, the request being
+    /// GET or HEAD.
+    async fn ask(
+        &self,
+        mut conn: TcpStream,
+        rbuf: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<(TcpStream, BackendAnswer)>, Box<Error>> {
+        rbuf.clear();
+        // A head fits the socket's buffer: written at once, without a timer.
+        let request = self.request;
+        let written = match conn.try_write(request) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(_) => return Ok(None),
+        };
+        if written < request.len() {
+            let rest = conn.write_all(&request[written..]);
+            match tokio::time::timeout(self.write_timeout, rest).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Ok(None),
+                Err(_) => return Err(upstream_error(ErrorType::WriteTimedout, None)),
+            }
         }
-        match head::parse_answer(rbuf, head_request) {
-            Ok(Some(answer)) => return Ok(Some((conn, answer))),
-            Ok(None) if rbuf.len() < MAX_ANSWER_HEAD => {
-                if rbuf.len() == rbuf.capacity() {
-                    rbuf.reserve(rbuf.capacity());
+        loop {
+            let read = tokio::time::timeout(self.read_timeout, conn.read_buf(rbuf))
+                .await
+                .map_err(|_| upstream_error(ErrorType::ReadTimedout, None))?;
+            match read {
+                Ok(0) | Err(_) if rbuf.is_empty() => return Ok(None),
+                Ok(0) => return Err(upstream_error(ErrorType::ConnectionClosed, None)),
+                Err(e) => return Err(upstream_error(ErrorType::ReadError, Some(e))),
+                Ok(_) => {}
+            }
+            match head::parse_answer(rbuf, self.head_request, &self.fields, out) {
+                Ok(Some(answer)) => return Ok(Some((conn, answer))),
+                Ok(None) if rbuf.len() < MAX_ANSWER_HEAD => {
+                    if rbuf.len() == rbuf.capacity() {
+                        rbuf.reserve(rbuf.capacity());
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    return Err(upstream_error(ErrorType::InvalidHTTPHeader, None))
                 }
             }
-            Ok(None) | Err(_) => return Err(upstream_error(ErrorType::InvalidHTTPHeader, None)),
         }
     }
 }
