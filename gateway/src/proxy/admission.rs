@@ -94,8 +94,10 @@ async fn authenticate(
     };
     match try_authenticate(snapshot, route, req, &state.jwks.keys(), now) {
         // A kid we do not know: the IdP may have rotated its keys. Ask once more after a fetch.
+        // Boxed: the fetch's future is large and rare, and every request's admission future
+        // would otherwise carry (and move) its size.
         AuthOutcome::UnknownKey(_) => {
-            state.jwks.refresh(client, source, auth.jwks_cooldown).await;
+            Box::pin(state.jwks.refresh(client, source, auth.jwks_cooldown)).await;
             try_authenticate(snapshot, route, req, &state.jwks.keys(), now)
         }
         outcome => outcome,

@@ -41,7 +41,9 @@ use tokio::net::TcpStream;
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// Largest answer head relayed; a longer one is a 502.
 const MAX_ANSWER_HEAD: usize = 64 * 1024;
-const READ_CHUNK: usize = 16 * 1024;
+/// Reads from a backend: 8 KiB, a small object for mimalloc (at most 10 KiB), so the
+/// buffer of each request comes from a page already in use rather than a fresh one.
+const READ_CHUNK: usize = 8 * 1024;
 
 /// How one request on the connection went.
 pub enum Served {
@@ -94,7 +96,9 @@ impl PassThrough {
     ) -> Served {
         let started = Instant::now();
         let mut buf = read;
-        buf.reserve(2048);
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(2048);
+        }
         // Most heads come whole in the first read: no timer for those.
         if !has_blank_line(&buf, 0) {
             match tokio::time::timeout(self.head_timeout, read_head(stream, &mut buf)).await {
@@ -117,7 +121,8 @@ impl PassThrough {
         client_ip: Option<&str>,
         started: Instant,
     ) -> Decision {
-        let mut slots = [httparse::EMPTY_HEADER; head::MAX_HEADERS];
+        // On the heap: the request's future is moved into its box whole.
+        let mut slots = vec![httparse::EMPTY_HEADER; head::MAX_HEADERS];
         let Parsed::Simple(req) = head::parse_request(buf, &mut slots) else {
             return Decision::Handover;
         };
