@@ -253,13 +253,7 @@ pub fn parse_answer(
     } else {
         Framing::UntilClose
     };
-    write_client_head(
-        out,
-        status,
-        resp.headers,
-        fields,
-        framing == Framing::UntilClose,
-    );
+    write_client_head(out, status, resp.headers, fields, framing);
     Ok(Some(BackendAnswer {
         status,
         head_len,
@@ -270,14 +264,16 @@ pub fn parse_answer(
 
 /// The client's head: the backend's status and fields (less hop-by-hop ones and those the
 /// gateway sets), then the gateway's fields; `Connection: close` when the body ends with the
-/// connection.
+/// connection. A chunked answer loses any `Content-Length` (RFC 9112 §6.3: the chunks
+/// decide), so no client can be told two lengths.
 fn write_client_head(
     out: &mut Vec<u8>,
     status: u16,
     headers: &[httparse::Header<'_>],
     fields: &GatewayFields<'_>,
-    close: bool,
+    framing: Framing,
 ) {
+    let chunked = framing == Framing::Chunked;
     let extra = fields.extra;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa3(status).as_slice());
@@ -292,6 +288,7 @@ fn write_client_head(
         let name = h.name;
         if hop_by_hop(name)
             || name.eq_ignore_ascii_case("x-request-id")
+            || (chunked && name.eq_ignore_ascii_case("content-length"))
             || extra.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
         {
             continue;
@@ -302,7 +299,7 @@ fn write_client_head(
         field(out, name.as_bytes(), value.as_bytes());
     }
     field(out, b"X-Request-Id", fields.request_id.as_bytes());
-    if close {
+    if framing == Framing::UntilClose {
         field(out, b"Connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
@@ -399,6 +396,19 @@ mod tests {
         assert_eq!(framing(ok, true), Ok(Some((Framing::Empty, true))));
         let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(framing(chunked, false), Ok(Some((Framing::Chunked, true))));
+        let both = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(framing(both, false), Ok(Some((Framing::Chunked, true))));
+        let fields = GatewayFields {
+            extra: &[],
+            request_id: "rid",
+        };
+        let mut out = Vec::new();
+        assert!(parse_answer(both.as_bytes(), false, &fields, &mut out).is_ok());
+        let head = String::from_utf8(out).expect("ascii");
+        assert!(
+            !head.to_ascii_lowercase().contains("content-length"),
+            "{head}"
+        );
         let close = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n";
         assert_eq!(framing(close, false), Ok(Some((Framing::Length(1), false))));
         let until_close = "HTTP/1.1 200 OK\r\n\r\n";
