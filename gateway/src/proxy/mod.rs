@@ -290,7 +290,7 @@ impl FacadeProxy {
 }
 
 /// Largest backend answer a buffered operation reads; beyond it the client gets a 502.
-const MAX_ANSWER: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
 fn client_ip(session: &Session) -> Option<String> {
     session

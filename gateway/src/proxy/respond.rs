@@ -82,6 +82,24 @@ pub async fn answer(
     request_id: &str,
     extra: &[(&'static str, String)],
 ) -> Result<()> {
+    let (header, body) = answer_parts(answer, request_id, extra)?;
+    let head_only = session.req_header().method == http::Method::HEAD || body.is_empty();
+    session
+        .write_response_header(Box::new(header), head_only)
+        .await?;
+    if !head_only {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// The head and body of an answer shaped by the buffered exchange: its fields, `extra`
+/// (`RateLimit`), length and `X-Request-Id`. The pass-through path writes the same answer.
+pub fn answer_parts(
+    answer: Answer,
+    request_id: &str,
+    extra: &[(&'static str, String)],
+) -> Result<(ResponseHeader, Bytes)> {
     let mut header = ResponseHeader::build(answer.status, Some(answer.headers.len() + 2))?;
     for (name, value) in answer.headers {
         header.append_header(name, value)?;
@@ -91,12 +109,5 @@ pub async fn answer(
     }
     header.insert_header(http::header::CONTENT_LENGTH, answer.body.len().to_string())?;
     header.insert_header("x-request-id", request_id)?;
-    let head_only = session.req_header().method == http::Method::HEAD || answer.body.is_empty();
-    session
-        .write_response_header(Box::new(header), head_only)
-        .await?;
-    if !head_only {
-        session.write_response_body(Some(answer.body), true).await?;
-    }
-    Ok(())
+    Ok((header, answer.body))
 }

@@ -10,12 +10,15 @@ use propylon_policies::forwarding::forwarded_for;
 /// Most header fields in a head this path reads; more go to Pingora's full path.
 pub const MAX_HEADERS: usize = 64;
 
-/// A client request this path serves: HTTP/1.1 GET or HEAD with no body, no upgrade, no
-/// `Expect`, keep-alive.
+/// A client request this path may serve: HTTP/1.1, keep-alive, no upgrade, no `Expect`, and
+/// a body (if any) with a `Content-Length`.
 pub struct ClientRequest<'b> {
-    /// Bytes of the head; what follows is the next (pipelined) request.
+    /// Bytes of the head; the body follows, then the next (pipelined) request.
     pub head_len: usize,
+    pub body_len: usize,
     pub method: Method,
+    /// The request target (path and query).
+    pub target: &'b str,
     pub path: &'b str,
     pub query: Option<&'b str>,
     pub headers: &'b [httparse::Header<'b>],
@@ -44,6 +47,10 @@ pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut [httparse::Header<'b>]) -
     let method = match req.method {
         Some("GET") => Method::GET,
         Some("HEAD") => Method::HEAD,
+        Some("POST") => Method::POST,
+        Some("PUT") => Method::PUT,
+        Some("PATCH") => Method::PATCH,
+        Some("DELETE") => Method::DELETE,
         _ => return Parsed::Other,
     };
     let Some(target) = req.path else {
@@ -54,8 +61,23 @@ pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut [httparse::Header<'b>]) -
         return Parsed::Other;
     }
     let headers: &'b [httparse::Header<'b>] = req.headers;
-    if !headers.iter().all(plain_field) {
-        return Parsed::Other;
+    let mut body_len = None;
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            // Digits only, and one value however often it is repeated (else Pingora's path
+            // refuses it).
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<usize>().ok());
+            match (n, body_len) {
+                (Some(n), None) => body_len = Some(n),
+                (Some(n), Some(m)) if n == m => {}
+                _ => return Parsed::Other,
+            }
+        } else if !plain_field(h) {
+            return Parsed::Other;
+        }
     }
     let (path, query) = match target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -63,20 +85,20 @@ pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut [httparse::Header<'b>]) -
     };
     Parsed::Simple(ClientRequest {
         head_len,
+        body_len: body_len.unwrap_or(0),
         method,
+        target,
         path,
         query,
         headers,
     })
 }
 
-/// A field that keeps the request on this path: no body, no upgrade, no `Expect`, no
+/// A field that keeps the request on this path: no chunked body, no upgrade, no `Expect`, no
 /// `Connection` other than keep-alive.
 fn plain_field(h: &httparse::Header<'_>) -> bool {
     let name = h.name;
-    if name.eq_ignore_ascii_case("content-length") {
-        h.value == b"0"
-    } else if name.eq_ignore_ascii_case("connection") {
+    if name.eq_ignore_ascii_case("connection") {
         h.value.eq_ignore_ascii_case(b"keep-alive")
     } else {
         !(name.eq_ignore_ascii_case("transfer-encoding")
@@ -321,8 +343,35 @@ mod tests {
     fn parse(text: &str) -> Option<(Method, String, Option<String>)> {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         match parse_request(text.as_bytes(), &mut slots) {
-            Parsed::Simple(r) => Some((r.method, r.path.into(), r.query.map(Into::into))),
+            Parsed::Simple(r) if r.body_len == 0 => {
+                Some((r.method, r.path.into(), r.query.map(Into::into)))
+            }
             _ => None,
+        }
+    }
+
+    #[test]
+    fn reads_the_length_of_a_body() {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let text = b"POST /orders HTTP/1.1\r\nContent-Length: 12\r\ncontent-length: 12\r\n\r\n{}";
+        let Parsed::Simple(r) = parse_request(text, &mut slots) else {
+            panic!("a POST with a length is served");
+        };
+        assert_eq!(
+            (r.method, r.body_len, r.head_len),
+            (Method::POST, 12, text.len() - 2)
+        );
+        for text in [
+            "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\n",
+            "OPTIONS / HTTP/1.1\r\n\r\n",
+        ] {
+            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            assert!(
+                matches!(parse_request(text.as_bytes(), &mut slots), Parsed::Other),
+                "{text:?}"
+            );
         }
     }
 
@@ -341,10 +390,8 @@ mod tests {
     #[test]
     fn leaves_everything_else_to_the_full_path() {
         for text in [
-            "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n",
             "GET / HTTP/1.0\r\n\r\n",
             "GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
-            "GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n",
             "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
             "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
             "GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",

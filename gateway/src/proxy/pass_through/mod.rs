@@ -1,46 +1,50 @@
-//! The pass-through path: plain HTTP/1.1 GET and HEAD requests of streaming operations (no
-//! body mapping, no edits of headers, query or answer, no jobs, a plain-HTTP backend) are
-//! served here, on the client connection, without Pingora's proxy session; everything else
-//! is handed back, unread, to Pingora's `HttpProxy` and `FacadeProxy`'s phases.
+//! The pass-through path: plain HTTP/1.1 requests are served here, on the client
+//! connection, without Pingora's proxy session, in one of two lanes:
 //!
-//! Why: a proxied request through Pingora's session costs about twice nginx's CPU on this
-//! kind of route (bench/README.md) — header maps built and cloned, a pooled-connection
-//! check per reuse, large state machines moved per request. This path relays the backend's
-//! bytes as they are, with the same policies: routing, admission (auth, rate limits,
-//! quotas), parameter validation, the forwarding fields, the `RateLimit` and `X-Request-Id`
-//! fields of the answer, problems rendered by `respond`, errors decided by `errors` from
-//! Pingora's error types, and the access log and metrics of `access`.
+//! - `relay`: GET and HEAD of an operation without mapping, edits or jobs: the head is
+//!   rewritten for the backend and the answer's bytes are relayed as they come;
+//! - `whole`: an operation with a buffered exchange (mapping, body validation, XML) and no
+//!   jobs, its body sent with a `Content-Length`: read whole, then `exchange` and
+//!   `BackendClient` do what they do on the full path.
+//!
+//! Everything else (other methods, chunked or oversized bodies, `Expect`, upgrades, HTTP/1.0,
+//! jobs, TLS backends, unrouted paths, `/jobs/...`, the spec) is handed back unread to
+//! Pingora's `HttpProxy` and `FacadeProxy`'s phases.
+//!
+//! Why: a proxied request through Pingora's session cost about twice nginx's CPU on a plain
+//! route (bench/README.md): header maps built and cloned, a pooled-connection check per reuse,
+//! large state machines moved per request. This path applies the same policies in the same
+//! order: routing, admission (auth, rate limits, quotas), parameter and media type checks, the
+//! forwarding fields, the `RateLimit` and `X-Request-Id` fields of the answer, problems made by
+//! `respond`, errors decided by `errors` from Pingora's error types, and the access log and
+//! metrics of `access`.
 
 mod framing;
 mod head;
 mod pool;
+mod relay;
+mod whole;
 
 use super::admission::{self, Admission, RequestHeaders};
-use super::{access, errors, respond, upstream};
+use super::{access, respond};
 use crate::exchange::{self, BackendClient};
 use crate::jobs::client_api;
-use crate::snapshot::{FacadeRoute, Snapshot};
+use crate::snapshot::{BufferedExchange, FacadeRoute, Snapshot};
 use crate::state::GatewayState;
-use framing::{ChunkedEnd, Framing};
-use head::{BackendAnswer, ClientRequest, Forwarded, GatewayFields, Parsed};
+use head::{ClientRequest, Parsed};
 use http::Method;
 use pingora_core::protocols::Stream;
-use pingora_error::{Error, ErrorType};
 use pingora_http::ResponseHeader;
 use pool::UpstreamPool;
 use propylon_openapi::{PathParams, RouteLookup};
 use propylon_policies::Problem;
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Largest request head read here; a longer one goes to Pingora's path (and its limits).
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
-/// Largest answer head relayed; a longer one is a 502.
-const MAX_ANSWER_HEAD: usize = 64 * 1024;
 /// Reads from a backend: 8 KiB, a small object for mimalloc (at most 10 KiB), so the
 /// buffer of each request comes from a page already in use rather than a fresh one.
 const READ_CHUNK: usize = 8 * 1024;
@@ -58,8 +62,10 @@ pub enum Served {
 
 /// What `try_serve` decided, before the bytes it read are given back or dropped.
 enum Decision {
-    /// The request's head was this long.
+    /// Answered; the request (head and body) was this long.
     KeepAlive(usize),
+    /// The body is not all read yet: the request is this long.
+    NeedBody(usize),
     Close,
     Handover,
 }
@@ -107,10 +113,19 @@ impl PassThrough {
                 Ok(Err(_)) | Err(_) => return Served::Close,
             }
         }
-        match self.try_serve(&buf, stream, client_ip, started).await {
-            Decision::KeepAlive(head_len) => Served::KeepAlive(buf.split_off(head_len)),
-            Decision::Close => Served::Close,
-            Decision::Handover => Served::Handover(buf),
+        loop {
+            match self.try_serve(&buf, stream, client_ip, started).await {
+                Decision::KeepAlive(used) => return Served::KeepAlive(buf.split_off(used)),
+                Decision::Close => return Served::Close,
+                Decision::Handover => return Served::Handover(buf),
+                Decision::NeedBody(total) => {
+                    let rest = read_to(stream, &mut buf, total);
+                    match tokio::time::timeout(self.head_timeout, rest).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => return Served::Close,
+                    }
+                }
+            }
         }
     }
 
@@ -131,11 +146,16 @@ impl PassThrough {
             return Decision::Handover;
         }
         let (route, params) = match snapshot.routes.lookup(&req.method, req.path) {
-            RouteLookup::Found { value, params } if streams_plainly(value) => {
-                (value.clone(), params)
-            }
+            RouteLookup::Found { value, params } => (value.clone(), params),
             _ => return Decision::Handover,
         };
+        let Some(lane) = lane(&route, &req) else {
+            return Decision::Handover;
+        };
+        let total = req.head_len + req.body_len;
+        if buf.len() < total {
+            return Decision::NeedBody(total);
+        }
         let request_id = propylon_policies::request_id::request_id(
             req.headers
                 .iter()
@@ -149,24 +169,60 @@ impl PassThrough {
             req: &req,
             request_id: &request_id,
             started,
+            consumer: String::new(),
+            claims: None,
             limit_headers: Vec::new(),
         };
-        call.run(stream, client_ip, &params).await
+        let body = &buf[req.head_len..total];
+        call.run(stream, client_ip, &params, lane, body).await
     }
 }
 
-/// Whether `route` needs nothing this path does not do.
-fn streams_plainly(route: &FacadeRoute) -> bool {
-    route.exchange.is_none()
-        && route.jobs.is_none()
-        && route.method.is_none()
-        && route.headers.is_empty()
-        && route.query.is_empty()
-        && route.response.status.is_none()
-        && route.response.headers.is_empty()
-        && route.validator.as_ref().is_none_or(|v| !v.reads_headers())
-        && !route.backend.peer.is_tls()
-        && route.backend.peer._address.as_inet().is_some()
+/// How this path serves a request of an operation.
+#[derive(Clone, Copy)]
+enum Lane<'r> {
+    /// Relayed as it comes (`relay`): GET and HEAD of an operation without mapping or edits.
+    Stream,
+    /// Read whole, checked, mapped, and the answer too (`whole`): an operation with a buffered
+    /// exchange and no jobs.
+    Whole(&'r BufferedExchange),
+}
+
+/// The lane for `req` on `route`, if this path serves it (a plain-HTTP backend, and nothing
+/// the full path alone does).
+fn lane<'r>(route: &'r FacadeRoute, req: &ClientRequest<'_>) -> Option<Lane<'r>> {
+    let peer = &route.backend.peer;
+    if peer.is_tls() || peer._address.as_inet().is_none() {
+        return None;
+    }
+    match &route.exchange {
+        None => {
+            let plain = route.jobs.is_none()
+                && route.method.is_none()
+                && route.headers.is_empty()
+                && route.query.is_empty()
+                && route.response.status.is_none()
+                && route.response.headers.is_empty()
+                && route.validator.as_ref().is_none_or(|v| !v.reads_headers())
+                && matches!(req.method, Method::GET | Method::HEAD)
+                && req.body_len == 0;
+            plain.then_some(Lane::Stream)
+        }
+        // Idempotency keys, 413s and jobs stay with the full path.
+        Some(exchange) => (route.jobs.is_none() && req.body_len <= exchange.max_body)
+            .then_some(Lane::Whole(exchange)),
+    }
+}
+
+/// Reads until `buf` holds `total` bytes.
+async fn read_to(stream: &mut Stream, buf: &mut Vec<u8>, total: usize) -> std::io::Result<()> {
+    buf.reserve(total.saturating_sub(buf.len()));
+    while buf.len() < total {
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
 }
 
 /// Reads until the request head is complete (`true`) or too long for this path (`false`).
@@ -205,15 +261,22 @@ struct Call<'a> {
     req: &'a ClientRequest<'a>,
     request_id: &'a str,
     started: Instant,
+    /// Set by admission (as `FacadeProxy`'s context is).
+    consumer: String,
+    claims: Option<Arc<Value>>,
     limit_headers: Vec<(&'static str, String)>,
 }
 
 impl Call<'_> {
+    /// Admission and the parameter checks, as `FacadeProxy::request_filter` does them, then
+    /// the lane.
     async fn run(
         &mut self,
         stream: &mut Stream,
         client_ip: Option<&str>,
         params: &PathParams,
+        lane: Lane<'_>,
+        body: &[u8],
     ) -> Decision {
         let pass = self.pass;
         let admitted = admission::admit(
@@ -226,7 +289,11 @@ impl Call<'_> {
         )
         .await;
         match admitted {
-            Admission::Admit(admitted) => self.limit_headers = admitted.limit_headers,
+            Admission::Admit(admitted) => {
+                self.consumer = admitted.consumer;
+                self.claims = admitted.claims;
+                self.limit_headers = admitted.limit_headers;
+            }
             Admission::Refuse(problem) => return self.answer_problem(stream, problem, "").await,
         }
         if let Some(validator) = &self.route.validator {
@@ -238,141 +305,17 @@ impl Call<'_> {
                     .await;
             }
             let content_type = self.req.headers.header("content-type");
-            if let Some(problem) = exchange::media_type_problem(validator, content_type, false) {
+            let body_present = self.req.body_len > 0;
+            if let Some(problem) =
+                exchange::media_type_problem(validator, content_type, body_present)
+            {
                 return self.answer_problem(stream, problem, "").await;
             }
         }
-        let target = upstream::target(
-            self.route,
-            params,
-            self.req.path,
-            self.req.query,
-            &Value::Null,
-        )
-        .unwrap_or_else(|| match self.req.query {
-            Some(q) => format!("{}?{q}", self.req.path),
-            None => self.req.path.to_string(),
-        });
-        let mut out = Vec::with_capacity(512);
-        let fwd = Forwarded {
-            authority: self.route.backend.authority.as_bytes(),
-            request_id: self.request_id,
-            client_ip,
-        };
-        head::write_upstream_head(&mut out, self.req, &target, &fwd);
-        let head_request = self.req.method == Method::HEAD;
-        match self.relay(stream, &out, head_request).await {
-            Ok((status, decision)) => {
-                self.finish(status, "");
-                decision
-            }
-            Err(Failure::Upstream(e)) => {
-                errors::count_upstream(&pass.state, &self.route.backend.name, &e);
-                match errors::problem_of(&e, Some(&self.route.backend.name)) {
-                    Some(problem) => {
-                        self.answer_problem(stream, problem, e.etype().as_str())
-                            .await
-                    }
-                    None => {
-                        self.finish(0, e.etype().as_str());
-                        Decision::Close
-                    }
-                }
-            }
-            Err(Failure::AfterHead(status, error)) => {
-                self.finish(status, error);
-                Decision::Close
-            }
+        match lane {
+            Lane::Stream => self.stream(stream, client_ip, params).await,
+            Lane::Whole(exchange) => self.whole(stream, client_ip, params, exchange, body).await,
         }
-    }
-
-    /// Calls the backend and relays its answer to the client.
-    async fn relay(
-        &self,
-        stream: &mut Stream,
-        request: &[u8],
-        head_request: bool,
-    ) -> Result<(u16, Decision), Failure> {
-        let backend = &self.route.backend;
-        let opts = &backend.peer.options;
-        let addr = *backend
-            .peer
-            ._address
-            .as_inet()
-            .ok_or_else(|| Failure::Upstream(Error::new(ErrorType::InternalError)))?;
-        let read_timeout = opts.read_timeout.unwrap_or(Duration::from_secs(60));
-        let question = Question {
-            request,
-            head_request,
-            read_timeout,
-            write_timeout: opts.write_timeout.unwrap_or(read_timeout),
-            fields: GatewayFields {
-                extra: &self.limit_headers,
-                request_id: self.request_id,
-            },
-        };
-        let pool = &self.pass.pool;
-        let max_idle = opts.idle_timeout.unwrap_or(Duration::from_secs(60));
-        let mut rbuf = Vec::with_capacity(READ_CHUNK);
-        let mut out = Vec::with_capacity(1024);
-        let mut exchange = None;
-        if let Some(conn) = pool.take(addr, max_idle) {
-            exchange = question.ask(conn, &mut rbuf, &mut out).await?;
-        }
-        let (mut conn, answer) = match exchange {
-            Some(done) => done,
-            None => {
-                let conn = connect(addr, opts.connection_timeout).await?;
-                question
-                    .ask(conn, &mut rbuf, &mut out)
-                    .await?
-                    .ok_or_else(|| upstream_error(ErrorType::ConnectionClosed, None))?
-            }
-        };
-        let close = answer.framing == Framing::UntilClose;
-        let status = answer.status;
-        let after_head = |e: &'static str| Failure::AfterHead(status, e);
-        let mut body = Body::new(answer.framing);
-        let first = &rbuf[answer.head_len..];
-        let (used, mut done) = body
-            .take(first)
-            .map_err(|_| after_head("InvalidHTTPHeader"))?;
-        let mut reusable = answer.reusable && used == first.len();
-        out.extend_from_slice(&first[..used]);
-        write_client(stream, &out)
-            .await
-            .map_err(|_| after_head("WriteError"))?;
-        while !done {
-            rbuf.clear();
-            let n = match tokio::time::timeout(read_timeout, conn.read_buf(&mut rbuf)).await {
-                Ok(Ok(n)) => n,
-                Ok(Err(_)) => return Err(after_head("ReadError")),
-                Err(_) => return Err(after_head("ReadTimedout")),
-            };
-            if n == 0 {
-                if body.framing == Framing::UntilClose {
-                    break;
-                }
-                return Err(after_head("ConnectionClosed"));
-            }
-            let (used, end) = body
-                .take(&rbuf)
-                .map_err(|_| after_head("InvalidHTTPHeader"))?;
-            reusable &= used == rbuf.len();
-            done = end;
-            write_client(stream, &rbuf[..used])
-                .await
-                .map_err(|_| after_head("WriteError"))?;
-        }
-        if reusable {
-            pool.put(addr, conn);
-        }
-        let decision = if close {
-            Decision::Close
-        } else {
-            Decision::KeepAlive(self.req.head_len)
-        };
-        Ok((status, decision))
     }
 
     /// Answers with `problem`, as `FacadeProxy` does (instance, request id, `RateLimit`).
@@ -380,22 +323,54 @@ impl Call<'_> {
         let problem = problem
             .with_instance(self.req.path)
             .with_request_id(self.request_id.to_string());
-        let status = problem.status;
-        let Ok((header, body)) =
-            respond::problem_answer(&problem, self.request_id, &self.limit_headers)
-        else {
-            self.finish(0, "InternalError");
-            return Decision::Close;
-        };
+        match respond::problem_answer(&problem, self.request_id, &self.limit_headers) {
+            Ok((head, body)) => self.write_answer(stream, &head, &body, error).await,
+            Err(_) => {
+                self.finish(0, "InternalError");
+                Decision::Close
+            }
+        }
+    }
+
+    /// A backend call failed before the client got anything: counted, and a problem decided
+    /// by `errors` from Pingora's error type (or nothing, when the client is gone).
+    async fn upstream_failed(&self, stream: &mut Stream, e: &pingora_error::Error) -> Decision {
+        let backend = self.route.backend.name.as_str();
+        super::errors::count_upstream(&self.pass.state, backend, e);
+        match super::errors::problem_of(e, Some(backend)) {
+            Some(problem) => {
+                self.answer_problem(stream, problem, e.etype().as_str())
+                    .await
+            }
+            None => {
+                self.finish(0, e.etype().as_str());
+                Decision::Close
+            }
+        }
+    }
+
+    /// Writes a whole answer made here (`head` by `respond`), then records the request.
+    async fn write_answer(
+        &self,
+        stream: &mut Stream,
+        head: &ResponseHeader,
+        body: &[u8],
+        error: &str,
+    ) -> Decision {
         let mut out = Vec::with_capacity(256 + body.len());
-        serialize(&header, &mut out);
+        serialize(head, &mut out);
         if self.req.method != Method::HEAD {
-            out.extend_from_slice(&body);
+            out.extend_from_slice(body);
         }
         let written = write_client(stream, &out).await;
-        self.finish(if written.is_ok() { status } else { 0 }, error);
+        let status = if written.is_ok() {
+            head.status.as_u16()
+        } else {
+            0
+        };
+        self.finish(status, error);
         if written.is_ok() {
-            Decision::KeepAlive(self.req.head_len)
+            Decision::KeepAlive(self.req.head_len + self.req.body_len)
         } else {
             Decision::Close
         }
@@ -415,150 +390,6 @@ impl Call<'_> {
                 config_version: self.snapshot.version,
             },
         );
-    }
-}
-
-/// How a call failed: before anything was written to the client (it gets a problem), or
-/// after the answer's head was (the connection is closed; the status is what it got).
-enum Failure {
-    Upstream(Box<Error>),
-    AfterHead(u16, &'static str),
-}
-
-impl From<Box<Error>> for Failure {
-    fn from(e: Box<Error>) -> Self {
-        Failure::Upstream(e)
-    }
-}
-
-fn upstream_error(etype: ErrorType, cause: Option<std::io::Error>) -> Box<Error> {
-    let mut e = Error::new_up(etype);
-    if let Some(cause) = cause {
-        e.set_cause(cause);
-    }
-    e
-}
-
-/// A new connection, with the error types Pingora's connector gives.
-async fn connect(addr: SocketAddr, timeout: Option<Duration>) -> Result<TcpStream, Box<Error>> {
-    let attempt = TcpStream::connect(addr);
-    let result = match timeout {
-        Some(t) => tokio::time::timeout(t, attempt)
-            .await
-            .map_err(|_| upstream_error(ErrorType::ConnectTimedout, None))?,
-        None => attempt.await,
-    };
-    let conn = result.map_err(|e| {
-        let etype = match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => ErrorType::ConnectRefused,
-            std::io::ErrorKind::TimedOut => ErrorType::ConnectTimedout,
-            _ => ErrorType::ConnectError,
-        };
-        upstream_error(etype, Some(e))
-    })?;
-    conn.set_nodelay(true)
-        .map_err(|e| upstream_error(ErrorType::ConnectError, Some(e)))?;
-    Ok(conn)
-}
-
-/// The request for the backend and how long it may take.
-struct Question<'a> {
-    request: &'a [u8],
-    head_request: bool,
-    read_timeout: Duration,
-    write_timeout: Duration,
-    fields: GatewayFields<'a>,
-}
-
-impl Question<'_> {
-    /// Sends the request and reads the answer's head into `rbuf`, and the client's head into
-    /// `out`. `Ok(None)`: the connection was closed before any byte of an answer (a pooled
-    /// one the backend had closed): safe to try once more on a new one, the request being
-    /// GET or HEAD.
-    async fn ask(
-        &self,
-        mut conn: TcpStream,
-        rbuf: &mut Vec<u8>,
-        out: &mut Vec<u8>,
-    ) -> Result<Option<(TcpStream, BackendAnswer)>, Box<Error>> {
-        rbuf.clear();
-        // A head fits the socket's buffer: written at once, without a timer.
-        let request = self.request;
-        let written = match conn.try_write(request) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(_) => return Ok(None),
-        };
-        if written < request.len() {
-            let rest = conn.write_all(&request[written..]);
-            match tokio::time::timeout(self.write_timeout, rest).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Ok(None),
-                Err(_) => return Err(upstream_error(ErrorType::WriteTimedout, None)),
-            }
-        }
-        loop {
-            let read = tokio::time::timeout(self.read_timeout, conn.read_buf(rbuf))
-                .await
-                .map_err(|_| upstream_error(ErrorType::ReadTimedout, None))?;
-            match read {
-                Ok(0) | Err(_) if rbuf.is_empty() => return Ok(None),
-                Ok(0) => return Err(upstream_error(ErrorType::ConnectionClosed, None)),
-                Err(e) => return Err(upstream_error(ErrorType::ReadError, Some(e))),
-                Ok(_) => {}
-            }
-            match head::parse_answer(rbuf, self.head_request, &self.fields, out) {
-                Ok(Some(answer)) => return Ok(Some((conn, answer))),
-                Ok(None) if rbuf.len() < MAX_ANSWER_HEAD => {
-                    if rbuf.len() == rbuf.capacity() {
-                        rbuf.reserve(rbuf.capacity());
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    return Err(upstream_error(ErrorType::InvalidHTTPHeader, None))
-                }
-            }
-        }
-    }
-}
-
-/// Tracks where the answer's body ends.
-struct Body {
-    framing: Framing,
-    remaining: u64,
-    chunks: ChunkedEnd,
-}
-
-impl Body {
-    fn new(framing: Framing) -> Self {
-        let remaining = match framing {
-            Framing::Length(n) => n,
-            _ => 0,
-        };
-        Body {
-            framing,
-            remaining,
-            chunks: ChunkedEnd::default(),
-        }
-    }
-
-    /// How many of `bytes` belong to the body, and whether it is complete with them.
-    fn take(&mut self, bytes: &[u8]) -> Result<(usize, bool), framing::BadChunk> {
-        Ok(match self.framing {
-            Framing::Empty => (0, true),
-            Framing::Length(_) => {
-                let used = bytes
-                    .len()
-                    .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-                self.remaining -= used as u64;
-                (used, self.remaining == 0)
-            }
-            Framing::Chunked => match self.chunks.feed(bytes)? {
-                Some(end) => (end, true),
-                None => (bytes.len(), false),
-            },
-            Framing::UntilClose => (bytes.len(), false),
-        })
     }
 }
 
@@ -596,20 +427,5 @@ mod tests {
         assert!(!has_blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n\r", 0));
         let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
         assert!(has_blank_line(head, head.len() - 4));
-    }
-
-    #[test]
-    fn a_body_ends_where_its_framing_says() {
-        let mut length = Body::new(Framing::Length(5));
-        assert_eq!(length.take(b"abc").ok(), Some((3, false)));
-        assert_eq!(length.take(b"deXX").ok(), Some((2, true)));
-        let mut chunked = Body::new(Framing::Chunked);
-        assert_eq!(chunked.take(b"2\r\nab\r\n").ok(), Some((7, false)));
-        assert_eq!(chunked.take(b"0\r\n\r\nX").ok(), Some((5, true)));
-        assert_eq!(Body::new(Framing::Empty).take(b"x").ok(), Some((0, true)));
-        assert_eq!(
-            Body::new(Framing::UntilClose).take(b"xy").ok(),
-            Some((2, false))
-        );
     }
 }

@@ -1,0 +1,90 @@
+//! The whole lane: operations with a buffered exchange (body mapping, body validation, XML)
+//! and no jobs. The body is read here with its head; checking and mapping the request,
+//! calling the backend and shaping its answer are `exchange`'s and `BackendClient`'s, as on
+//! the full path (`FacadeProxy::serve_buffered`).
+
+use super::{Call, Decision};
+use crate::exchange::{self, Answer, Outcome};
+use crate::proxy::upstream::{Caller, Forwarding};
+use crate::proxy::{respond, MAX_ANSWER};
+use crate::snapshot::BufferedExchange;
+use bytes::Bytes;
+use pingora_core::protocols::Stream;
+use pingora_error::Result;
+use pingora_http::RequestHeader;
+use propylon_openapi::PathParams;
+use propylon_policies::{Problem, ProblemKind};
+
+impl Call<'_> {
+    pub(super) async fn whole(
+        &mut self,
+        stream: &mut Stream,
+        client_ip: Option<&str>,
+        params: &PathParams,
+        exchange: &BufferedExchange,
+        body: &[u8],
+    ) -> Decision {
+        let Ok(facade) = self.facade_header() else {
+            let problem = Problem::new(ProblemKind::BadRequest, "the request cannot be processed");
+            return self
+                .answer_problem(stream, problem, "InvalidHTTPHeader")
+                .await;
+        };
+        let caller = Caller {
+            consumer: &self.consumer,
+            claims: self.claims.as_deref(),
+        };
+        let fwd = Forwarding {
+            request_id: self.request_id,
+            client_ip,
+        };
+        let body = Bytes::copy_from_slice(body);
+        let mapped =
+            exchange::map_request(self.route, exchange, params, &caller, fwd, &facade, body);
+        let prepared = match mapped {
+            Ok(Ok(prepared)) => prepared,
+            Ok(Err(Outcome::Problem(problem))) => {
+                return self.answer_problem(stream, problem, "").await
+            }
+            Ok(Err(Outcome::Answer(answer))) => return self.answer(stream, answer).await,
+            Err(e) => return self.upstream_failed(stream, &e).await,
+        };
+        let peer = &self.route.backend.peer;
+        let call = self
+            .pass
+            .client
+            .call(peer, prepared.header, prepared.body, MAX_ANSWER);
+        let answer = match Box::pin(call).await {
+            Ok(answer) => answer,
+            Err(e) => return self.upstream_failed(stream, &e).await,
+        };
+        match exchange::shape_answer(self.route, exchange, answer) {
+            Outcome::Answer(answer) => self.answer(stream, answer).await,
+            Outcome::Problem(problem) => self.answer_problem(stream, problem, "").await,
+        }
+    }
+
+    /// The client's request as Pingora's parser gives it to `exchange`.
+    fn facade_header(&self) -> Result<RequestHeader> {
+        let req = self.req;
+        let mut header = RequestHeader::build(
+            req.method.clone(),
+            req.target.as_bytes(),
+            Some(req.headers.len()),
+        )?;
+        for h in req.headers {
+            header.append_header(h.name.to_string(), h.value)?;
+        }
+        Ok(header)
+    }
+
+    async fn answer(&self, stream: &mut Stream, answer: Answer) -> Decision {
+        match respond::answer_parts(answer, self.request_id, &self.limit_headers) {
+            Ok((head, body)) => self.write_answer(stream, &head, &body, "").await,
+            Err(_) => {
+                self.finish(0, "InternalError");
+                Decision::Close
+            }
+        }
+    }
+}
