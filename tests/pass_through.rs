@@ -24,8 +24,8 @@ struct Scripted {
     close: bool,
 }
 
-/// A backend on a raw socket: each request is recorded with the number of the connection it
-/// came on, and answered with the next scripted answer, or else 200 with the request target
+/// A backend on a raw socket: each request (its body, if it has a length, is read and
+/// dropped) is recorded with the number of the connection it came on, and answered with the next scripted answer, or else 200 with the request target
 /// as the body.
 struct RawBackend {
     addr: SocketAddr,
@@ -110,7 +110,23 @@ fn serve_raw(
             continue;
         };
         let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
-        buf.drain(..end + 4);
+        let length = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < end + 4 + length {
+            match conn.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) if stop.load(Ordering::SeqCst) => return,
+                Err(_) => continue,
+            }
+        }
+        buf.drain(..end + 4 + length);
         let target = head.split(' ').nth(1).unwrap_or("").to_string();
         seen.lock().expect("seen").push((number, head));
         let next = script.lock().expect("script").pop_front();
@@ -457,4 +473,116 @@ fn a_down_slow_or_broken_backend_is_a_problem_for_the_client() {
     assert_problem(&gw.get("/orders"), 502);
     // The next call works.
     assert_eq!(gw.get("/orders/ok").text(), "/orders/ok");
+}
+
+const MAPPED_SPEC: &str = r#"openapi: 3.0.3
+info: { title: Orders, version: "1" }
+paths:
+  /orders:
+    post:
+      operationId: createOrder
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [customer]
+              properties: { customer: { type: string } }
+      responses:
+        "200": { description: the order }
+  /orders/{orderId}:
+    get:
+      operationId: getOrder
+      parameters:
+        - { name: orderId, in: path, required: true, schema: { type: string } }
+      responses:
+        "200": { description: one order }
+"#;
+
+const MAPPED_CONFIG: &str = r#"server:
+  listen: "{{LISTEN}}"
+  admin_listen: "{{ADMIN}}"
+  admin_token: "{{TOKEN}}"
+backends:
+  erp:
+    url: "@URL@"
+    timeout: 2s
+apis:
+  - name: orders
+    spec: ./orders.yaml
+    operations:
+      createOrder:
+        backend: erp
+        request:
+          path: /erp/orders
+          body: { Customer: "$.body.customer" }
+        response:
+          body: { id: "$.body.OrderNo" }
+      getOrder:
+        backend: erp
+"#;
+
+#[test]
+fn a_mapped_post_whose_body_comes_late_is_answered_then_a_pipelined_get_behind_it() {
+    let backend = RawBackend::start();
+    let order = r#"{"OrderNo":"A-17","Internal":true}"#;
+    backend.then(
+        &format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{order}",
+            order.len()
+        ),
+        false,
+    );
+    let gw = Gateway::start_with_files(
+        &MAPPED_CONFIG.replace("@URL@", &backend.url()),
+        &[("orders.yaml", MAPPED_SPEC)],
+    );
+    let mut conn = client(&gw);
+    let mut buf = Vec::new();
+    let body = r#"{"customer":"c-9"}"#;
+    let head = format!(
+        "POST /orders HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The head, then the body in two pieces with pauses, then a GET pipelined behind it.
+    conn.write_all(head.as_bytes()).expect("write");
+    std::thread::sleep(Duration::from_millis(150));
+    conn.write_all(&body.as_bytes()[..5]).expect("write");
+    std::thread::sleep(Duration::from_millis(150));
+    let rest = format!("{}{}", &body[5..], get("/orders/after-post"));
+    conn.write_all(rest.as_bytes()).expect("write");
+    let mapped = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(mapped.status, 200, "{}", mapped.text());
+    assert_eq!(mapped.text(), r#"{"id":"A-17"}"#);
+    let next = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(next.text(), "/orders/after-post");
+    let seen = backend.seen();
+    assert!(
+        seen[0].1.starts_with("POST /erp/orders HTTP/1.1\r\n"),
+        "{seen:?}"
+    );
+
+    // An invalid body is refused before the backend, on the same connection.
+    let bad = "{}";
+    conn.write_all(
+        format!(
+            "POST /orders HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{bad}",
+            bad.len()
+        )
+        .as_bytes(),
+    )
+    .expect("write");
+    let refused = read_answer(&mut conn, &mut buf, false);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("/body/customer"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        backend.seen().len(),
+        2,
+        "the invalid order never reached the backend"
+    );
 }

@@ -115,3 +115,35 @@ impl Metrics {
         out
     }
 }
+
+/// An operation's request counter (per status) and duration histogram, looked up once
+/// instead of by label values (a hash and a lock) on every request.
+#[derive(Default)]
+pub struct RouteMetrics {
+    duration: std::sync::OnceLock<prometheus::Histogram>,
+    by_status: std::sync::Mutex<Vec<(u16, prometheus::IntCounter)>>,
+}
+
+impl RouteMetrics {
+    /// Counts one request of `api`/`operation` answered `status` that took `seconds`.
+    pub fn observe(&self, all: &Metrics, labels: [&str; 2], status: u16, seconds: f64) {
+        self.duration
+            .get_or_init(|| all.duration.with_label_values(&labels))
+            .observe(seconds);
+        let Ok(mut by_status) = self.by_status.lock() else {
+            return;
+        };
+        match by_status.iter().find(|(s, _)| *s == status) {
+            Some((_, counter)) => counter.inc(),
+            None => {
+                let code = http::StatusCode::from_u16(status).ok();
+                let label = code.as_ref().map_or("0", http::StatusCode::as_str);
+                let counter = all
+                    .requests
+                    .with_label_values(&[labels[0], labels[1], label]);
+                counter.inc();
+                by_status.push((status, counter));
+            }
+        }
+    }
+}

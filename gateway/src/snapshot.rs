@@ -170,6 +170,8 @@ pub struct FacadeRoute {
     pub limit: Option<Arc<Limit>>,
     /// `async` and `retry`: when a call becomes a durable job, and how it is replayed.
     pub jobs: Option<JobPolicy>,
+    /// The operation's request metrics, resolved on its first request (`proxy::access`).
+    pub metrics: crate::metrics::RouteMetrics,
 }
 
 #[derive(Debug, Clone)]

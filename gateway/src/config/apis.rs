@@ -294,6 +294,7 @@ fn compile_operation(
         security: security?,
         limit,
         jobs,
+        metrics: Default::default(),
     })
 }
 

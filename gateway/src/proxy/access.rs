@@ -28,17 +28,27 @@ pub fn record(state: &GatewayState, done: Finished<'_>) {
         None => ("", "", ""),
     };
     let elapsed = done.started.elapsed();
-    let metrics = &state.metrics;
-    let code = http::StatusCode::from_u16(done.status).ok();
-    let status_label = code.as_ref().map_or("0", http::StatusCode::as_str);
-    metrics
-        .requests
-        .with_label_values(&[api, operation, status_label])
-        .inc();
-    metrics
-        .duration
-        .with_label_values(&[api, operation])
-        .observe(elapsed.as_secs_f64());
+    let seconds = elapsed.as_secs_f64();
+    match done.route {
+        Some(route) => {
+            route
+                .metrics
+                .observe(&state.metrics, [api, operation], done.status, seconds)
+        }
+        None => {
+            let code = http::StatusCode::from_u16(done.status).ok();
+            let status_label = code.as_ref().map_or("0", http::StatusCode::as_str);
+            let metrics = &state.metrics;
+            metrics
+                .requests
+                .with_label_values(&[api, operation, status_label])
+                .inc();
+            metrics
+                .duration
+                .with_label_values(&[api, operation])
+                .observe(seconds);
+        }
+    }
     tracing::info!(
         target: "propylon::access",
         request_id = %done.request_id,
@@ -48,7 +58,7 @@ pub fn record(state: &GatewayState, done: Finished<'_>) {
         operation,
         status = done.status,
         upstream = backend,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        duration_ms = seconds * 1000.0,
         error = done.error,
         config_version = done.config_version,
         "request"

@@ -24,9 +24,11 @@ use pingora_core::protocols::l4::stream::Stream as TcpStream;
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use pingora_proxy::HttpProxy;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
+use tokio::time::{Instant, Sleep};
 
 pub struct ClientConnections {
     proxy: Arc<HttpProxy<FacadeProxy>>,
@@ -44,6 +46,9 @@ impl ClientConnections {
 
 /// How long a client may wait between requests, and take to send a request head.
 pub const KEEPALIVE: Duration = Duration::from_secs(60);
+/// How far behind its ideal deadline the keep-alive timer may be (it fires early by at most
+/// this much).
+const IDLE_SLACK: Duration = Duration::from_secs(1);
 
 #[async_trait]
 impl ServerApp for ClientConnections {
@@ -66,13 +71,18 @@ impl ServerApp for ClientConnections {
         // The first read of a request lands here: a keep-alive connection waits with this
         // much and no heap buffer (10,000 idle clients hold 5 MB of it).
         let mut first = [0u8; 512];
+        // One keep-alive timer per connection, moved forward at most once a second: a timer
+        // made and dropped per request costs more than the rest of the wait.
+        let idle = tokio::time::sleep(KEEPALIVE);
+        tokio::pin!(idle);
         loop {
             if rewindable && pending.is_empty() {
-                let n = request_arrives(&mut stream, shutdown, Arrival::Read(&mut first)).await?;
+                let how = Arrival::Read(&mut first);
+                let n = request_arrives(&mut stream, shutdown, how, idle.as_mut()).await?;
                 pending = Vec::with_capacity(2048);
                 pending.extend_from_slice(&first[..n]);
             } else if pending.is_empty() {
-                request_arrives(&mut stream, shutdown, Arrival::Peek).await?;
+                request_arrives(&mut stream, shutdown, Arrival::Peek, idle.as_mut()).await?;
             }
             if rewindable {
                 // Boxed: the request's state lives only while it is served, not while the
@@ -124,10 +134,14 @@ async fn request_arrives(
     stream: &mut Stream,
     shutdown: &ShutdownWatch,
     how: Arrival<'_>,
+    mut idle: Pin<&mut Sleep>,
 ) -> Option<usize> {
     let mut shutdown = shutdown.clone();
     let stopping = *shutdown.borrow_and_update();
-    let patience = if stopping { Duration::ZERO } else { KEEPALIVE };
+    let deadline = Instant::now() + if stopping { Duration::ZERO } else { KEEPALIVE };
+    if stopping || idle.deadline() + IDLE_SLACK < deadline {
+        idle.as_mut().reset(deadline);
+    }
     let arrived = async {
         match how {
             Arrival::Read(buf) => stream.read(buf).await.ok().filter(|&n| n > 0),
@@ -141,6 +155,6 @@ async fn request_arrives(
         biased;
         arrived = arrived => arrived,
         _ = shutdown.changed(), if !stopping => None,
-        () = tokio::time::sleep(patience) => None,
+        () = idle => None,
     }
 }
