@@ -8,7 +8,11 @@ const MAX_LEN: usize = 200;
 pub fn request_id(client_value: Option<&[u8]>) -> String {
     match client_value {
         Some(v) if is_acceptable(v) => String::from_utf8_lossy(v).into_owned(),
-        _ => uuid::Uuid::new_v4().to_string(),
+        // Encoded into a stack buffer: `to_string` goes through the formatting machinery.
+        _ => uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned(),
     }
 }
 

@@ -189,8 +189,7 @@ pub fn write_upstream_head(
 }
 
 fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    // Bytes pushed one by one: a copy call per two-byte separator costs more.
-    out.reserve(name.len() + value.len() + 4);
+    // Separators pushed byte by byte: a copy call per two-byte slice costs more.
     out.extend_from_slice(name);
     out.push(b':');
     out.push(b' ');

@@ -2,7 +2,6 @@
 //! back only after a whole answer was read from it; one idle longer than the backend's pool
 //! idle timeout is closed instead of used.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -11,16 +10,18 @@ use tokio::net::TcpStream;
 /// Idle connections kept per backend address.
 const MAX_IDLE_PER_BACKEND: usize = 128;
 
+/// Idle connections by backend address: a list searched in order (a gateway has tens of
+/// backends, and a hash of the address costs more than comparing a few).
 #[derive(Default)]
 pub struct UpstreamPool {
-    idle: Mutex<HashMap<SocketAddr, Vec<(TcpStream, Instant)>>>,
+    idle: Mutex<Vec<(SocketAddr, Vec<(TcpStream, Instant)>)>>,
 }
 
 impl UpstreamPool {
     /// The most recently used idle connection to `addr` not older than `max_idle`.
     pub fn take(&self, addr: SocketAddr, max_idle: Duration) -> Option<TcpStream> {
         let mut idle = self.idle.lock().ok()?;
-        let list = idle.get_mut(&addr)?;
+        let (_, list) = idle.iter_mut().find(|(a, _)| *a == addr)?;
         let now = Instant::now();
         while let Some((conn, since)) = list.pop() {
             if now.duration_since(since) <= max_idle {
@@ -34,7 +35,12 @@ impl UpstreamPool {
         let Ok(mut idle) = self.idle.lock() else {
             return;
         };
-        let list = idle.entry(addr).or_default();
+        if !idle.iter().any(|(a, _)| *a == addr) {
+            idle.push((addr, Vec::new()));
+        }
+        let Some((_, list)) = idle.iter_mut().find(|(a, _)| *a == addr) else {
+            return;
+        };
         if list.len() >= MAX_IDLE_PER_BACKEND {
             // The oldest goes: it is the likeliest to have been closed by the backend.
             list.remove(0);
