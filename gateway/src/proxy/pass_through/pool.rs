@@ -14,8 +14,11 @@ const MAX_IDLE_PER_BACKEND: usize = 128;
 /// backends, and a hash of the address costs more than comparing a few).
 #[derive(Default)]
 pub struct UpstreamPool {
-    idle: Mutex<Vec<(SocketAddr, Vec<(TcpStream, Instant)>)>>,
+    idle: Mutex<Vec<(SocketAddr, IdleList)>>,
 }
+
+/// A backend's idle connections, each with the time it was put back; the latest last.
+type IdleList = Vec<(TcpStream, Instant)>;
 
 impl UpstreamPool {
     /// The most recently used idle connection to `addr` not older than `max_idle`.
