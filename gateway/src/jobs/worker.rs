@@ -23,6 +23,9 @@ use tokio::sync::Semaphore;
 /// How long a claimed job is ours; a worker that dies leaves it due again after this.
 const LEASE_MS: i64 = 60_000;
 const POLL: Duration = Duration::from_millis(200);
+/// The longest wait between looks while they keep finding nothing: an idle gateway should
+/// not wake five times a second (new jobs wake the worker at once anyway).
+const IDLE_POLL: Duration = Duration::from_secs(1);
 const BATCH: usize = 64;
 /// Replays in flight at once, all backends together.
 const CONCURRENCY: usize = 32;
@@ -43,12 +46,17 @@ impl BackgroundService for JobWorker {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
         // After a full batch there is likely more due: claim again without waiting.
         let mut backlog = false;
+        // Timed looks in a row that found nothing due: each doubles the next wait, up to
+        // IDLE_POLL. A new job resets it: its first replay is due a backoff later.
+        let mut empty_looks: u32 = 0;
         loop {
+            let mut timed = false;
             if !backlog {
+                let wait = POLL.saturating_mul(1 << empty_looks.min(3)).min(IDLE_POLL);
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = self.state.jobs_due.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+                    _ = tokio::time::sleep(wait) => timed = true,
                 }
             } else if *shutdown.borrow() {
                 return;
@@ -66,6 +74,11 @@ impl BackgroundService for JobWorker {
                     backlog = false;
                     continue;
                 }
+            };
+            empty_looks = if jobs.is_empty() && timed {
+                empty_looks.saturating_add(1)
+            } else {
+                0
             };
             let full = jobs.len() == free;
             let mut delivered = 0;
