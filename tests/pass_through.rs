@@ -288,6 +288,12 @@ fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: gw\r\n\r\n")
 }
 
+/// `GET path` on `conn`, and its answer.
+fn get_on(conn: &mut TcpStream, buf: &mut Vec<u8>, path: &str) -> Answer {
+    conn.write_all(get(path).as_bytes()).expect("write");
+    read_answer(conn, buf, false)
+}
+
 #[test]
 fn a_chunked_answer_with_trailers_is_relayed_whole_and_both_connections_are_reused() {
     let backend = RawBackend::start();
@@ -299,12 +305,10 @@ fn a_chunked_answer_with_trailers_is_relayed_whole_and_both_connections_are_reus
     let gw = gateway_for(&backend.url());
     let mut conn = client(&gw);
     let mut buf = Vec::new();
-    conn.write_all(get("/orders").as_bytes()).expect("write");
-    let first = read_answer(&mut conn, &mut buf, false);
+    let first = get_on(&mut conn, &mut buf, "/orders");
     assert_eq!(first.status, 200);
     assert_eq!(first.text(), "hello world");
-    conn.write_all(get("/orders/7").as_bytes()).expect("write");
-    let second = read_answer(&mut conn, &mut buf, false);
+    let second = get_on(&mut conn, &mut buf, "/orders/7");
     assert_eq!((second.status, second.text().as_str()), (200, "/orders/7"));
     assert!(buf.is_empty(), "bytes after the answers: {buf:?}");
     let seen = backend.seen();
@@ -326,8 +330,7 @@ fn an_answer_delimited_by_the_backend_closing_reaches_the_client_whole_then_it_c
     let gw = gateway_for(&backend.url());
     let mut conn = client(&gw);
     let mut buf = Vec::new();
-    conn.write_all(get("/orders").as_bytes()).expect("write");
-    let answer = read_answer(&mut conn, &mut buf, false);
+    let answer = get_on(&mut conn, &mut buf, "/orders");
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("connection"), Some("close"));
     assert_eq!(answer.body.len(), body.len());
@@ -369,9 +372,7 @@ fn a_head_request_gets_the_fields_and_no_body_and_the_connection_stays_in_step()
     let head = read_answer(&mut conn, &mut buf, true);
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-length"), Some("17"));
-    conn.write_all(get("/orders/after-head").as_bytes())
-        .expect("write");
-    let next = read_answer(&mut conn, &mut buf, false);
+    let next = get_on(&mut conn, &mut buf, "/orders/after-head");
     assert_eq!(next.text(), "/orders/after-head");
     assert!(backend.seen()[0].1.starts_with("HEAD /orders "));
 }
@@ -382,19 +383,16 @@ fn one_connection_carries_plain_pipelined_unrouted_and_closing_requests_in_order
     let gw = gateway_for(&backend.url());
     let mut conn = client(&gw);
     let mut buf = Vec::new();
-    conn.write_all(get("/orders/1").as_bytes()).expect("write");
-    assert_eq!(read_answer(&mut conn, &mut buf, false).text(), "/orders/1");
+    assert_eq!(get_on(&mut conn, &mut buf, "/orders/1").text(), "/orders/1");
     // Two requests in one write: the second is pipelined behind the first.
     let pipelined = format!("{}{}", get("/orders/2"), get("/orders/3"));
     conn.write_all(pipelined.as_bytes()).expect("write");
     assert_eq!(read_answer(&mut conn, &mut buf, false).text(), "/orders/2");
     assert_eq!(read_answer(&mut conn, &mut buf, false).text(), "/orders/3");
     // No operation: Pingora's path answers the 404, then the connection goes on.
-    conn.write_all(get("/nowhere").as_bytes()).expect("write");
-    let missing = read_answer(&mut conn, &mut buf, false);
+    let missing = get_on(&mut conn, &mut buf, "/nowhere");
     assert_eq!(missing.status, 404, "{}", missing.text());
-    conn.write_all(get("/orders/4").as_bytes()).expect("write");
-    assert_eq!(read_answer(&mut conn, &mut buf, false).text(), "/orders/4");
+    assert_eq!(get_on(&mut conn, &mut buf, "/orders/4").text(), "/orders/4");
     conn.write_all(b"GET /orders/5 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
         .expect("write");
     let last = read_answer(&mut conn, &mut buf, false);

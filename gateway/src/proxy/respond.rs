@@ -64,8 +64,9 @@ fn own_fields(
     header.insert_header("x-request-id", request_id)
 }
 
+/// The head, then the body unless the request is a HEAD or the body is empty.
 async fn write(session: &mut Session, header: ResponseHeader, body: Bytes) -> Result<()> {
-    let head_only = session.req_header().method == http::Method::HEAD;
+    let head_only = session.req_header().method == http::Method::HEAD || body.is_empty();
     session
         .write_response_header(Box::new(header), head_only)
         .await?;
@@ -83,14 +84,7 @@ pub async fn answer(
     extra: &[(&'static str, String)],
 ) -> Result<()> {
     let (header, body) = answer_parts(answer, request_id, extra)?;
-    let head_only = session.req_header().method == http::Method::HEAD || body.is_empty();
-    session
-        .write_response_header(Box::new(header), head_only)
-        .await?;
-    if !head_only {
-        session.write_response_body(Some(body), true).await?;
-    }
-    Ok(())
+    write(session, header, body).await
 }
 
 /// The head and body of an answer shaped by the buffered exchange: its fields, `extra`
