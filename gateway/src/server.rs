@@ -10,7 +10,7 @@ use crate::jobs::store::{JobStore, SqliteJobStore};
 use crate::jobs::worker::JobWorker;
 use crate::metrics::Metrics;
 use crate::proxy::connections::{self, ClientConnections};
-use crate::proxy::pass_through::PassThrough;
+use crate::proxy::lean::LeanPath;
 use crate::proxy::FacadeProxy;
 use crate::reload::{ConfigReloader, ReloadTriggers};
 use crate::state::GatewayState;
@@ -88,8 +88,8 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         &server.configuration,
         FacadeProxy::new(state.clone(), client.clone(), jobs.clone()),
     );
-    let pass = PassThrough::new(state.clone(), client.clone(), connections::KEEPALIVE);
-    let mut proxy = Service::new("proxy".to_string(), ClientConnections::new(proxy, pass));
+    let lean = LeanPath::new(state.clone(), client.clone(), connections::KEEPALIVE);
+    let mut proxy = Service::new("proxy".to_string(), ClientConnections::new(proxy, lean));
     // No 64 KiB L4 read buffer per client connection (Pingora's default): HTTP/1 reads into
     // its own header buffer, and an idle keep-alive connection must stay small.
     proxy.add_listener(

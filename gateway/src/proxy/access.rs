@@ -1,5 +1,5 @@
 //! The end of every request: the access log line and the request metrics, the same whether
-//! Pingora's proxy or the pass-through path served it.
+//! Pingora's proxy or the lean path served it.
 
 use crate::snapshot::FacadeRoute;
 use crate::state::GatewayState;

@@ -15,8 +15,8 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The request fields admission reads: Pingora's parsed map, or the pass-through path's
-/// head (`pass_through::head`).
+/// The request fields admission reads: Pingora's parsed map, or the lean path's
+/// head (`lean::head`).
 pub trait RequestHeaders {
     /// The first value of `name` (lower case), if it is text.
     fn header(&self, name: &str) -> Option<&str>;

@@ -6,16 +6,15 @@
 //! idle clients that was most of the gateway's memory (bench/README.md). This loop waits
 //! for each request with a future of about a kilobyte and no heap buffer.
 //!
-//! Each request is first offered to the pass-through path (`pass_through`), which serves
-//! plain GET and HEAD requests of streaming operations itself and hands everything else back
-//! unread (its bytes rewound into the stream) to the same proxy for exactly one request, as
-//! Pingora's loop does.
+//! Each request is first offered to the lean path (`lean`), which serves plain
+//! requests itself and hands everything else back unread (its bytes rewound into the stream)
+//! to Pingora's proxy for exactly one request, as Pingora's loop does.
 //!
 //! Plain HTTP/1 only, as the listener is: no TLS and no h2c here. Pipelined requests are
-//! served in order by the pass-through path; Pingora's own pipelining stays off (its
+//! served in order by the lean path; Pingora's own pipelining stays off (its
 //! default), so it serves one request of a pipelined batch it is handed.
 
-use super::pass_through::{PassThrough, Served};
+use super::lean::{LeanPath, Served};
 use super::FacadeProxy;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -32,14 +31,14 @@ use tokio::time::{Instant, Sleep};
 
 pub struct ClientConnections {
     proxy: Arc<HttpProxy<FacadeProxy>>,
-    pass: PassThrough,
+    lean: LeanPath,
 }
 
 impl ClientConnections {
-    pub fn new(proxy: HttpProxy<FacadeProxy>, pass: PassThrough) -> Self {
+    pub fn new(proxy: HttpProxy<FacadeProxy>, lean: LeanPath) -> Self {
         ClientConnections {
             proxy: Arc::new(proxy),
-            pass,
+            lean,
         }
     }
 }
@@ -58,7 +57,7 @@ impl ServerApp for ClientConnections {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let mut persistent: Option<HttpPersistentSettings> = None;
-        // Bytes read by the pass-through path are put back with `rewind`, which only the
+        // Bytes read by the lean path are put back with `rewind`, which only the
         // plain TCP stream has.
         let rewindable = stream.as_any().is::<TcpStream>();
         let client_ip = stream.get_socket_digest().and_then(|d| {
@@ -88,7 +87,7 @@ impl ServerApp for ClientConnections {
                 // Boxed: the request's state lives only while it is served, not while the
                 // connection idles.
                 let read = std::mem::take(&mut pending);
-                match Box::pin(self.pass.serve(&mut stream, client_ip.as_deref(), read)).await {
+                match Box::pin(self.lean.serve(&mut stream, client_ip.as_deref(), read)).await {
                     Served::KeepAlive(next) => {
                         pending = next;
                         continue;
@@ -120,7 +119,7 @@ fn rewind(stream: Stream, read: &[u8]) -> Option<Stream> {
 }
 
 /// How a request's arrival is noticed: its first bytes read into a buffer (for the
-/// pass-through path, which gives back what it does not serve), or its first byte peeked and
+/// lean path, which gives back what it does not serve), or its first byte peeked and
 /// kept in the stream (for Pingora's parser).
 enum Arrival<'a> {
     Read(&'a mut [u8]),

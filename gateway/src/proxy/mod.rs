@@ -1,4 +1,6 @@
-//! The data plane: one `ProxyHttp` whose phases each do one visible job.
+//! The data plane: one `ProxyHttp` whose phases each do one visible job. Plain requests are
+//! served before Pingora's session by the lean path (`lean`), which calls the same
+//! policies, `respond`, `errors` and `access`; everything else runs these phases.
 //!
 //! - `request_filter`: take a snapshot, the request id, route the facade operation
 //!   (404 / 405 problems), serve `/openapi.json`, check parameters (400); operations that
@@ -14,7 +16,7 @@ mod access;
 mod admission;
 pub mod connections;
 pub mod errors;
-pub mod pass_through;
+pub mod lean;
 use admission::Admission;
 mod respond;
 pub mod upstream;

@@ -21,7 +21,7 @@ pub async fn problem(
 }
 
 /// A problem's answer: its status, challenges, `extra` (`RateLimit` fields), content type,
-/// length and `X-Request-Id`; and its body. The pass-through path writes the same answer.
+/// length and `X-Request-Id`; and its body. The lean path writes the same answer.
 pub fn problem_answer(
     problem: &Problem,
     request_id: &str,
@@ -88,7 +88,7 @@ pub async fn answer(
 }
 
 /// The head and body of an answer shaped by the buffered exchange: its fields, `extra`
-/// (`RateLimit`), length and `X-Request-Id`. The pass-through path writes the same answer.
+/// (`RateLimit`), length and `X-Request-Id`. The lean path writes the same answer.
 pub fn answer_parts(
     answer: Answer,
     request_id: &str,

@@ -1,8 +1,8 @@
-//! The pass-through path: plain GET and HEAD requests of operations with no mapping are
-//! relayed on the client connection without Pingora's proxy session. What a client sees must
-//! be what the full path gives: whole answers whatever their framing, the forwarding fields,
-//! problems for a backend that is down, slow or broken, and connections that carry requests
-//! of both paths.
+//! The lean path: plain requests are served on the client connection without Pingora's
+//! proxy session (GET and HEAD relayed as they come, mapped operations read whole). What a
+//! client sees must be what the full path gives: whole answers whatever their framing, the
+//! forwarding fields, problems for a backend that is down, slow or broken, and connections
+//! that carry requests of both paths.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Where a relayed HTTP/1 answer ends: `Content-Length`, `chunked`, or the connection's
-//! close. The pass-through path forwards the backend's bytes unchanged and only needs to know
+//! close. The lean path forwards the backend's bytes unchanged and only needs to know
 //! when the message is over (RFC 9112 §6.3).
 
 /// How the answer's body is delimited.

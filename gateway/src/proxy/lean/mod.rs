@@ -1,5 +1,5 @@
-//! The pass-through path: plain HTTP/1.1 requests are served here, on the client
-//! connection, without Pingora's proxy session, in one of two lanes:
+//! The lean path: plain HTTP/1.1 requests are served here, on the client connection,
+//! without Pingora's proxy session, in one of two lanes:
 //!
 //! - `relay`: GET and HEAD of an operation without mapping, edits or jobs: the head is
 //!   rewritten for the backend and the answer's bytes are relayed as they come;
@@ -70,7 +70,7 @@ enum Decision {
     Handover,
 }
 
-pub struct PassThrough {
+pub struct LeanPath {
     state: Arc<GatewayState>,
     client: Arc<BackendClient>,
     pool: UpstreamPool,
@@ -78,13 +78,13 @@ pub struct PassThrough {
     head_timeout: Duration,
 }
 
-impl PassThrough {
+impl LeanPath {
     pub fn new(
         state: Arc<GatewayState>,
         client: Arc<BackendClient>,
         head_timeout: Duration,
     ) -> Self {
-        PassThrough {
+        LeanPath {
             state,
             client,
             pool: UpstreamPool::default(),
@@ -138,7 +138,7 @@ impl PassThrough {
     ) -> Decision {
         // On the heap: the request's future is moved into its box whole.
         let mut slots = vec![httparse::EMPTY_HEADER; head::MAX_HEADERS];
-        let Parsed::Simple(req) = head::parse_request(buf, &mut slots) else {
+        let Parsed::Servable(req) = head::parse_request(buf, &mut slots) else {
             return Decision::Handover;
         };
         let snapshot = self.state.current();
@@ -163,7 +163,7 @@ impl PassThrough {
                 .map(|h| h.value),
         );
         let mut call = Call {
-            pass: self,
+            lean: self,
             snapshot: &snapshot,
             route: &route,
             req: &req,
@@ -255,7 +255,7 @@ fn has_blank_line(buf: &[u8], from: usize) -> bool {
 
 /// One request on its way: the snapshot it runs on from start to end.
 struct Call<'a> {
-    pass: &'a PassThrough,
+    lean: &'a LeanPath,
     snapshot: &'a Snapshot,
     route: &'a FacadeRoute,
     req: &'a ClientRequest<'a>,
@@ -278,10 +278,10 @@ impl Call<'_> {
         lane: Lane<'_>,
         body: &[u8],
     ) -> Decision {
-        let pass = self.pass;
+        let lean = self.lean;
         let admitted = admission::admit(
-            &pass.state,
-            &pass.client,
+            &lean.state,
+            &lean.client,
             self.snapshot,
             self.route,
             self.req.headers,
@@ -336,7 +336,7 @@ impl Call<'_> {
     /// by `errors` from Pingora's error type (or nothing, when the client is gone).
     async fn upstream_failed(&self, stream: &mut Stream, e: &pingora_error::Error) -> Decision {
         let backend = self.route.backend.name.as_str();
-        super::errors::count_upstream(&self.pass.state, backend, e);
+        super::errors::count_upstream(&self.lean.state, backend, e);
         match super::errors::problem_of(e, Some(backend)) {
             Some(problem) => {
                 self.answer_problem(stream, problem, e.etype().as_str())
@@ -378,7 +378,7 @@ impl Call<'_> {
 
     fn finish(&self, status: u16, error: &str) {
         access::record(
-            &self.pass.state,
+            &self.lean.state,
             access::Finished {
                 method: self.req.method.as_str(),
                 path: self.req.path,

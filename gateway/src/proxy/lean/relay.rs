@@ -85,7 +85,7 @@ impl Call<'_> {
                 request_id: self.request_id,
             },
         };
-        let pool = &self.pass.pool;
+        let pool = &self.lean.pool;
         let max_idle = opts.idle_timeout.unwrap_or(Duration::from_secs(60));
         let mut rbuf = Vec::with_capacity(READ_CHUNK);
         let mut out = Vec::with_capacity(1024);

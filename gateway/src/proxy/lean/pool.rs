@@ -1,4 +1,4 @@
-//! Idle keep-alive connections to backends, for the pass-through path. A connection is put
+//! Idle keep-alive connections to backends, for the lean path. A connection is put
 //! back only after a whole answer was read from it; one idle longer than the backend's pool
 //! idle timeout is closed instead of used.
 

@@ -51,7 +51,7 @@ impl Call<'_> {
         };
         let peer = &self.route.backend.peer;
         let call = self
-            .pass
+            .lean
             .client
             .call(peer, prepared.header, prepared.body, MAX_ANSWER);
         let answer = match Box::pin(call).await {

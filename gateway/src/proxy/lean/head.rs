@@ -1,4 +1,4 @@
-//! The HTTP/1 heads the pass-through path reads and writes: the client's request (and
+//! The HTTP/1 heads the lean path reads and writes: the client's request (and
 //! whether this path may serve it), the request sent upstream, the backend's answer head and
 //! the head the client gets.
 
@@ -26,7 +26,7 @@ pub struct ClientRequest<'b> {
 
 /// What a complete head is: served here, or left to Pingora's full path.
 pub enum Parsed<'b> {
-    Simple(ClientRequest<'b>),
+    Servable(ClientRequest<'b>),
     /// Anything else: Pingora's path handles it (and answers malformed requests).
     Other,
     /// More bytes are needed.
@@ -83,7 +83,7 @@ pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut [httparse::Header<'b>]) -
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
     };
-    Parsed::Simple(ClientRequest {
+    Parsed::Servable(ClientRequest {
         head_len,
         body_len: body_len.unwrap_or(0),
         method,
@@ -346,7 +346,7 @@ mod tests {
     fn parse(text: &str) -> Option<(Method, String, Option<String>)> {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         match parse_request(text.as_bytes(), &mut slots) {
-            Parsed::Simple(r) if r.body_len == 0 => {
+            Parsed::Servable(r) if r.body_len == 0 => {
                 Some((r.method, r.path.into(), r.query.map(Into::into)))
             }
             _ => None,
@@ -357,7 +357,7 @@ mod tests {
     fn reads_the_length_of_a_body() {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let text = b"POST /orders HTTP/1.1\r\nContent-Length: 12\r\ncontent-length: 12\r\n\r\n{}";
-        let Parsed::Simple(r) = parse_request(text, &mut slots) else {
+        let Parsed::Servable(r) = parse_request(text, &mut slots) else {
             panic!("a POST with a length is served");
         };
         assert_eq!(
@@ -414,7 +414,7 @@ mod tests {
     fn the_backend_gets_forwarding_fields_and_no_hop_by_hop_ones() {
         let text = "GET /c HTTP/1.1\r\nHost: facade\r\nConnection: keep-alive\r\nX-Forwarded-For: 10.0.0.1\r\nX-Request-Id: old\r\nAccept: */*\r\n\r\n";
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let Parsed::Simple(req) = parse_request(text.as_bytes(), &mut slots) else {
+        let Parsed::Servable(req) = parse_request(text.as_bytes(), &mut slots) else {
             panic!("not simple");
         };
         let mut out = Vec::new();
