@@ -28,24 +28,22 @@ impl Call<'_> {
         client_ip: Option<&str>,
         params: &PathParams,
     ) -> Decision {
-        let target = upstream::target(
+        // The client's own target when the route changes nothing in it.
+        let rewritten = upstream::target(
             self.route,
             params,
             self.req.path,
             self.req.query,
             &Value::Null,
-        )
-        .unwrap_or_else(|| match self.req.query {
-            Some(q) => format!("{}?{q}", self.req.path),
-            None => self.req.path.to_string(),
-        });
+        );
+        let target = rewritten.as_deref().unwrap_or(self.req.target);
         let mut out = Vec::with_capacity(512);
         let fwd = Forwarded {
             authority: self.route.backend.authority.as_bytes(),
             request_id: self.request_id,
             client_ip,
         };
-        head::write_upstream_head(&mut out, self.req, &target, &fwd);
+        head::write_upstream_head(&mut out, self.req, target, &fwd);
         let head_request = self.req.method == Method::HEAD;
         match self.relay(stream, &out, head_request).await {
             Ok((status, decision)) => {
