@@ -234,21 +234,7 @@ impl SwitchBackend {
                     calls
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push(Recorded {
-                            method: method.as_str().to_string(),
-                            path: uri.path().to_string(),
-                            query: uri.query().map(str::to_string),
-                            headers: headers
-                                .iter()
-                                .map(|(n, v)| {
-                                    (
-                                        n.as_str().to_string(),
-                                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                                    )
-                                })
-                                .collect(),
-                            body: body.to_vec(),
-                        });
+                        .push(Recorded::of(&method, &uri, &headers, &body));
                     let code = if is_ping { &ping } else { &op }.load(Ordering::SeqCst);
                     (
                         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -136,14 +136,20 @@ impl RouteMetrics {
         match by_status.iter().find(|(s, _)| *s == status) {
             Some((_, counter)) => counter.inc(),
             None => {
-                let code = http::StatusCode::from_u16(status).ok();
-                let label = code.as_ref().map_or("0", http::StatusCode::as_str);
-                let counter = all
-                    .requests
-                    .with_label_values(&[labels[0], labels[1], label]);
+                let counter = with_status_label(status, |label| {
+                    all.requests
+                        .with_label_values(&[labels[0], labels[1], label])
+                });
                 counter.inc();
                 by_status.push((status, counter));
             }
         }
     }
+}
+
+/// Calls `f` with the `status` label of a request: the three digits, `0` when no answer was
+/// written (borrowed from `http`'s table, no string made).
+pub fn with_status_label<R>(status: u16, f: impl FnOnce(&str) -> R) -> R {
+    let code = http::StatusCode::from_u16(status).ok();
+    f(code.as_ref().map_or("0", http::StatusCode::as_str))
 }

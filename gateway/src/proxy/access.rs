@@ -36,13 +36,13 @@ pub fn record(state: &GatewayState, done: Finished<'_>) {
                 .observe(&state.metrics, [api, operation], done.status, seconds)
         }
         None => {
-            let code = http::StatusCode::from_u16(done.status).ok();
-            let status_label = code.as_ref().map_or("0", http::StatusCode::as_str);
             let metrics = &state.metrics;
-            metrics
-                .requests
-                .with_label_values(&[api, operation, status_label])
-                .inc();
+            crate::metrics::with_status_label(done.status, |status| {
+                metrics
+                    .requests
+                    .with_label_values(&[api, operation, status])
+                    .inc();
+            });
             metrics
                 .duration
                 .with_label_values(&[api, operation])

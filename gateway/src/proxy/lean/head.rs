@@ -300,15 +300,7 @@ fn write_client_head(
 ) {
     let chunked = framing == Framing::Chunked;
     let extra = fields.extra;
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(itoa3(status).as_slice());
-    out.push(b' ');
-    let reason = http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    out.extend_from_slice(reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    status_line(out, status);
     for h in headers {
         let name = h.name;
         if hop_by_hop(name)
@@ -327,6 +319,28 @@ fn write_client_head(
     if framing == Framing::UntilClose {
         field(out, b"Connection", b"close");
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A head made by `respond` (a problem, a mapped answer), as HTTP/1.1 bytes.
+pub fn write_gateway_head(out: &mut Vec<u8>, header: &pingora_http::ResponseHeader) {
+    status_line(out, header.status.as_u16());
+    for (name, value) in header.headers.iter() {
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `HTTP/1.1 <code> <canonical reason>`: the reason a backend gave is not kept.
+fn status_line(out: &mut Vec<u8>, status: u16) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa3(status).as_slice());
+    out.push(b' ');
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 

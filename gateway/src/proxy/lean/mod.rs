@@ -358,7 +358,7 @@ impl Call<'_> {
         error: &str,
     ) -> Decision {
         let mut out = Vec::with_capacity(256 + body.len());
-        serialize(head, &mut out);
+        head::write_gateway_head(&mut out, head);
         if self.req.method != Method::HEAD {
             out.extend_from_slice(body);
         }
@@ -396,23 +396,6 @@ impl Call<'_> {
 async fn write_client(stream: &mut Stream, bytes: &[u8]) -> std::io::Result<()> {
     stream.write_all(bytes).await?;
     stream.flush().await
-}
-
-/// A head made by `respond` (a problem), as HTTP/1.1 bytes.
-fn serialize(header: &ResponseHeader, out: &mut Vec<u8>) {
-    let status = header.status;
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in header.headers.iter() {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
