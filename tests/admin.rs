@@ -181,9 +181,11 @@ fn metrics_count_requests_per_operation_and_status() {
     // Counters may be updated after the response is sent: wait (bounded) for them.
     let metrics = poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
         let m = gw.metrics();
-        (requests_total(&m, "getCustomer", 200) >= 3.0).then_some(m)
+        let done = requests_total(&m, "getCustomer", 200) >= 3.0
+            && requests_total(&m, "deleteCustomer", 200) >= 1.0;
+        done.then_some(m)
     })
-    .unwrap_or_else(|| panic!("getCustomer 200 count never reached 3:\n{}", gw.metrics()));
+    .unwrap_or_else(|| panic!("the request counts never reached 3 and 1:\n{}", gw.metrics()));
 
     assert_eq!(
         requests_total(&metrics, "getCustomer", 200),

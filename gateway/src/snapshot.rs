@@ -194,6 +194,13 @@ pub struct BufferedExchange {
     pub response_xml: bool,
     /// Turn the backend's 4xx/5xx answers into problems instead of relaying them.
     pub errors_as_problems: bool,
+    /// The request's templates read a [`Borrowed`](propylon_policies::mapping::Borrowed)
+    /// body: direct paths only, no XML and no body schema (which reads serde_json's `Value`).
+    pub request_borrowed: bool,
+    /// The same for the answer's body template and header templates.
+    pub response_borrowed: bool,
+    /// The parts of the response context those templates read.
+    pub response_roots: Roots,
 }
 
 /// `{set, remove, rename}` on headers; `set` values are templates over the request context.

@@ -278,7 +278,8 @@ fn compile_operation(
     let jobs = job_policy(ctx, key, op);
     let backend_xml = backend.as_deref().and_then(|b| b.xml.clone());
     let mut roots = edits::roots(&headers, &query);
-    let exchange = exchange::compile(ctx, key, op, validator.as_ref(), backend_xml, &mut roots);
+    let exchange = exchange::compile(ctx, key, op, validator.as_ref(), backend_xml, &mut roots)
+        .map(|ex| exchange::choose_documents(ex, &headers, &query, &response));
     Some(FacadeRoute {
         api: api.name.clone(),
         operation_id: spec_op.operation_id.clone(),

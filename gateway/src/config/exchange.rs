@@ -4,9 +4,9 @@
 use super::compile::Ctx;
 use super::raw::{AsyncMode, BodyFormat, ErrorMode, RawOperation, RawXml, XmlEnvelope};
 use crate::exchange::RESPONSE_ROOTS;
-use crate::snapshot::BufferedExchange;
+use crate::snapshot::{BufferedExchange, HeaderEdits, QueryEdits, ResponseEdits};
 use propylon_openapi::validate::RequestValidator;
-use propylon_policies::mapping::{BodyTemplate, Roots};
+use propylon_policies::mapping::{BodyTemplate, Roots, ValueTemplate};
 use propylon_policies::xml::{Envelope, XmlShape};
 
 pub(super) fn compile(
@@ -89,7 +89,37 @@ pub(super) fn compile(
         request_xml: xml,
         response_body,
         errors_as_problems,
+        request_borrowed: false,
+        response_borrowed: false,
+        response_roots: Roots::default(),
     })
+}
+
+/// Which documents the exchange's templates read (see `BufferedExchange::request_borrowed`),
+/// once the operation's header and query edits are known.
+pub(super) fn choose_documents(
+    mut exchange: BufferedExchange,
+    headers: &HeaderEdits,
+    query: &QueryEdits,
+    response: &ResponseEdits,
+) -> BufferedExchange {
+    let body_reads = |t: &Option<BodyTemplate>| t.as_ref().is_none_or(BodyTemplate::reads_borrowed);
+    exchange.request_borrowed = body_reads(&exchange.request_body)
+        && values_read(&headers.set)
+        && values_read(&query.set)
+        && exchange.request_xml.is_none()
+        && !exchange.validate_body;
+    exchange.response_borrowed = body_reads(&exchange.response_body)
+        && values_read(&response.headers.set)
+        && !exchange.response_xml;
+    let edits = response.headers.set.iter().map(|(_, t)| t.roots());
+    let body = exchange.response_body.as_ref().map(BodyTemplate::roots);
+    exchange.response_roots = edits.chain(body).fold(Roots::default(), Roots::union);
+    exchange
+}
+
+fn values_read<K>(set: &[(K, ValueTemplate)]) -> bool {
+    set.iter().all(|(_, t)| t.reads_borrowed())
 }
 
 fn template(ctx: &mut Ctx<'_>, key: &str, raw: Option<&serde_json::Value>) -> Option<BodyTemplate> {

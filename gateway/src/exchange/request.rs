@@ -10,7 +10,7 @@ use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 use propylon_openapi::validate::RequestValidator;
 use propylon_openapi::PathParams;
-use propylon_policies::mapping::request_context;
+use propylon_policies::mapping::{Borrowed, Doc, RequestParts};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::{json, Value};
 
@@ -58,20 +58,29 @@ pub fn map_request(
 ) -> Result<std::result::Result<Prepared, Outcome>> {
     let facade_body = body.clone();
     let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let json_body = if body.is_empty() {
-        None
-    } else if super::is_json(content_type) || exchange.validate_body || route.roots.body {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let problem =
-                    Problem::new(ProblemKind::InvalidRequest, "the body is not valid JSON")
-                        .with_errors(vec![json!({"pointer": "/body", "reason": e.to_string()})]);
-                return Ok(Err(Outcome::Problem(problem)));
-            }
-        }
-    } else {
-        None
+    let parse = !body.is_empty()
+        && (super::is_json(content_type) || exchange.validate_body || route.roots.body);
+    let parts = RequestParts::new(
+        route.roots,
+        params.iter(),
+        req.uri.query(),
+        &req.headers,
+        Some(caller.consumer),
+    );
+    if exchange.request_borrowed {
+        // Direct paths only, no schema, no XML: the body is read where it lies.
+        let json_body = match parse.then(|| serde_json::from_slice::<Borrowed>(&body)) {
+            Some(Err(e)) => return Ok(Err(Outcome::Problem(not_json(&e)))),
+            parsed => parsed.and_then(std::result::Result::ok),
+        };
+        let claims = caller.claims.filter(|_| route.roots.claims).map(Borrowed::from);
+        let context = parts.context(json_body, claims);
+        let rendered = json_body_for(exchange, &context, body.clone());
+        return finish(route, params, fwd, req, &context, rendered, facade_body);
+    }
+    let json_body = match parse.then(|| serde_json::from_slice::<Value>(&body)) {
+        Some(Err(e)) => return Ok(Err(Outcome::Problem(not_json(&e)))),
+        parsed => parsed.and_then(std::result::Result::ok),
     };
     if exchange.validate_body {
         if let Some(validator) = &route.validator {
@@ -89,20 +98,10 @@ pub fn map_request(
         } else {
             (json_body, None)
         };
-    let context = request_context(
-        route.roots,
-        params.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        req.uri.query(),
-        &req.headers,
-        context_body,
-        caller.claims_for(route.roots),
-        Some(caller.consumer),
-    );
-    let mut header = req.clone();
-    upstream::rewrite(route, params, &mut header, &context, fwd)?;
-    let (body, content_type) = match (&exchange.request_body, &exchange.request_xml) {
-        (template, Some(shape)) => {
-            let value = match template {
+    let context: Value = parts.context(context_body, caller.claims_for(route.roots));
+    let rendered = match &exchange.request_xml {
+        Some(shape) => {
+            let value = match &exchange.request_body {
                 Some(t) => t.render(&context).unwrap_or(Value::Null),
                 None => xml_source.unwrap_or(Value::Null),
             };
@@ -117,14 +116,46 @@ pub fn map_request(
                 }
             }
         }
-        (Some(template), None) => {
+        None => json_body_for(exchange, &context, body),
+    };
+    finish(route, params, fwd, req, &context, rendered, facade_body)
+}
+
+fn not_json(e: &serde_json::Error) -> Problem {
+    Problem::new(ProblemKind::InvalidRequest, "the body is not valid JSON")
+        .with_errors(vec![json!({"pointer": "/body", "reason": e.to_string()})])
+}
+
+/// The backend's JSON body: the template rendered over `context`, or the client's body.
+fn json_body_for<D: Doc>(
+    exchange: &BufferedExchange,
+    context: &D,
+    body: Bytes,
+) -> (Bytes, Option<&'static str>) {
+    match &exchange.request_body {
+        Some(template) => {
             let bytes = template
-                .render_json(&context)
+                .render_json(context)
                 .unwrap_or_else(|| b"{}".to_vec());
             (Bytes::from(bytes), Some("application/json"))
         }
-        (None, None) => (body, None),
-    };
+        None => (body, None),
+    }
+}
+
+/// The backend's head (method, target, edited headers, framing) around `rendered`.
+fn finish<D: Doc>(
+    route: &FacadeRoute,
+    params: &PathParams,
+    fwd: Forwarding<'_>,
+    req: &RequestHeader,
+    context: &D,
+    rendered: (Bytes, Option<&'static str>),
+    facade_body: Bytes,
+) -> Result<std::result::Result<Prepared, Outcome>> {
+    let (body, content_type) = rendered;
+    let mut header = req.clone();
+    upstream::rewrite(route, params, &mut header, context, fwd)?;
     header.remove_header(&TRANSFER_ENCODING);
     if let Some(ct) = content_type {
         header.insert_header(CONTENT_TYPE, ct)?;

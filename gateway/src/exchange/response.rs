@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
 };
-use propylon_policies::mapping::{response_context, Roots};
+use propylon_policies::mapping::{response_context, Borrowed, Doc, Roots};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 
@@ -50,15 +50,28 @@ pub fn shape_answer(
         problem.status = status;
         return Outcome::Problem(problem);
     }
-    let content_type = answer
-        .header
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
     // `errors: pass`: a backend error is relayed as it is (status and headers still mapped);
     // the body template describes successful answers.
     let relay_error = upstream_status >= 400;
-    let needs_json = !relay_error && (exchange.response_body.is_some() || exchange.response_xml);
+    let template = exchange.response_body.as_ref().filter(|_| !relay_error);
+    let roots = exchange.response_roots;
+    let headers = &answer.header.headers;
+    if exchange.response_borrowed {
+        // Direct paths, no XML: the answer is read where it lies.
+        let body_json = if template.is_none() || answer.body.is_empty() {
+            None
+        } else {
+            match serde_json::from_slice::<Borrowed>(&answer.body) {
+                Ok(v) => Some(v),
+                Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
+            }
+        };
+        let ctx: Borrowed = response_context(roots, upstream_status, headers, body_json);
+        let body = template.map(|t| Bytes::from(t.render_json(&ctx).unwrap_or_else(null)));
+        return shaped(route, status, &answer, body, &ctx);
+    }
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let needs_json = template.is_some() || (exchange.response_xml && !relay_error);
     let body_json = if !needs_json || answer.body.is_empty() {
         None
     } else if exchange.response_xml && !super::is_json(content_type) {
@@ -72,68 +85,62 @@ pub fn shape_answer(
             Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
         }
     };
-    // The parsed body moves into the template's context; it is kept aside only when there
-    // is no template (an XML answer converted as it is). A 1 KB body is ~40 allocations.
-    let templated = exchange.response_body.is_some() && !relay_error;
-    let (context_body, converted) = if templated {
-        (body_json, None)
-    } else {
-        (None, body_json)
-    };
-    let context = (templated || converted.is_some()).then(|| {
-        response_context(
-            RESPONSE_ROOTS,
-            upstream_status,
-            &answer.header.headers,
-            // Header templates of an XML answer without a body template read the converted body.
-            context_body.or_else(|| converted.clone()),
-        )
-    });
-    let (body, new_type) = match (&exchange.response_body, converted) {
-        (Some(template), _) if !relay_error => {
-            let ctx = context.as_ref().unwrap_or(&Value::Null);
-            let bytes = template
-                .render_json(ctx)
-                .unwrap_or_else(|| b"null".to_vec());
-            (Bytes::from(bytes), Some("application/json"))
+    // The parsed body moves into the template's context; without a template (an XML answer
+    // converted as it is) it is written out, and header templates read it too.
+    let (ctx, body) = match template {
+        Some(t) => {
+            let ctx: Value = response_context(roots, upstream_status, headers, body_json);
+            let body = Bytes::from(t.render_json(&ctx).unwrap_or_else(null));
+            (ctx, Some(body))
         }
-        (_, Some(converted)) => (
-            Bytes::from(serde_json::to_vec(&converted).unwrap_or_default()),
-            Some("application/json"),
-        ),
-        (_, None) => (answer.body, None),
+        None => {
+            let converted = body_json
+                .as_ref()
+                .map(|v| Bytes::from(serde_json::to_vec(v).unwrap_or_default()));
+            let ctx = response_context(roots, upstream_status, headers, body_json);
+            (ctx, converted)
+        }
     };
+    shaped(route, status, &answer, body, &ctx)
+}
+
+fn null() -> Vec<u8> {
+    b"null".to_vec()
+}
+
+/// The client's answer: the backend's headers less framing, `body` (JSON, when the gateway
+/// made it) or the backend's own, and the operation's header edits read over `ctx`.
+fn shaped<D: Doc>(
+    route: &FacadeRoute,
+    status: u16,
+    answer: &BackendAnswer,
+    body: Option<Bytes>,
+    ctx: &D,
+) -> Outcome {
+    let made = body.is_some();
     let mut headers: Vec<(HeaderName, HeaderValue)> = answer
         .header
         .headers
         .iter()
-        .filter(|(name, _)| !(is_framing(name) || (new_type.is_some() && *name == CONTENT_TYPE)))
+        .filter(|(name, _)| !(is_framing(name) || (made && *name == CONTENT_TYPE)))
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
-    if let Some(ct) = new_type {
-        headers.push((CONTENT_TYPE, HeaderValue::from_static(ct)));
+    if made {
+        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
     }
-    let ctx = context.unwrap_or_else(|| {
-        response_context(
-            RESPONSE_ROOTS,
-            upstream_status,
-            &answer.header.headers,
-            None,
-        )
-    });
-    apply_header_edits(&mut headers, &route.response.headers, &ctx);
+    apply_header_edits(&mut headers, &route.response.headers, ctx);
     Outcome::Answer(Answer {
         status,
         headers,
-        body,
+        body: body.unwrap_or_else(|| answer.body.clone()),
     })
 }
 
 /// Applies `{set, remove, rename}` to a header list; `set` templates read `ctx`.
-pub fn apply_header_edits(
+pub fn apply_header_edits<D: Doc>(
     headers: &mut Vec<(HeaderName, HeaderValue)>,
     edits: &HeaderEdits,
-    ctx: &Value,
+    ctx: &D,
 ) {
     if edits.is_empty() {
         return;

@@ -470,13 +470,9 @@ impl ProxyHttp for FacadeProxy {
             Value::Null
         } else {
             let req = session.req_header();
-            let params = ctx
-                .params
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()));
             request_context(
                 route.roots,
-                params,
+                ctx.params.iter(),
                 req.uri.query(),
                 &req.headers,
                 None,
@@ -575,7 +571,7 @@ fn apply_response_edits(edits: &ResponseEdits, response: &mut ResponseHeader) ->
     if edits.headers.is_empty() {
         return Ok(());
     }
-    let context = response_context(
+    let context: Value = response_context(
         RESPONSE_HEADER_ROOTS,
         response.status.as_u16(),
         &response.headers,

@@ -6,7 +6,7 @@ use pingora_error::{Error, ErrorType, OrErr, Result};
 use pingora_http::RequestHeader;
 use propylon_openapi::PathParams;
 use propylon_policies::forwarding::forwarded_for;
-use propylon_policies::mapping::Roots;
+use propylon_policies::mapping::{Doc, Roots};
 use propylon_policies::query::edit_query;
 use serde_json::Value;
 
@@ -35,11 +35,11 @@ pub struct Forwarding<'a> {
 /// Rewrites the request for the backend according to the route; `context` is the JSONPath
 /// request context its header and query templates read (`Value::Null` when they are all
 /// literals).
-pub fn rewrite(
+pub fn rewrite<D: Doc>(
     route: &FacadeRoute,
     params: &PathParams,
     request: &mut RequestHeader,
-    context: &Value,
+    context: &D,
     fwd: Forwarding<'_>,
 ) -> Result<()> {
     if let Some(method) = &route.method {
@@ -96,12 +96,12 @@ pub fn rewrite(
 
 /// The backend's path and query (`request.path`, the backend URL's prefix, `request.query`
 /// edits); `None` when the client's are sent unchanged.
-pub fn target(
+pub fn target<D: Doc>(
     route: &FacadeRoute,
     params: &PathParams,
     path: &str,
     query: Option<&str>,
-    context: &Value,
+    context: &D,
 ) -> Option<String> {
     let backend = &route.backend;
     if route.path.is_none() && backend.base_path.is_empty() && route.query.is_empty() {

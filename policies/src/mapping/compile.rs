@@ -9,11 +9,13 @@ use serde_json::{Map, Value};
 
 const DIRECTIVES: [&str; 5] = ["$path", "$default", "$each", "$to", "$literal"];
 
-/// Compilation state: the errors so far and the context parts read.
+/// Compilation state: the errors so far, the context parts read, and whether any path needs
+/// the jsonpath-rust engine (and so serde_json's `Value`).
 #[derive(Default)]
 pub(crate) struct Compiler {
     pub(crate) errors: Vec<MappingError>,
     pub(crate) roots: Roots,
+    pub(crate) engine: bool,
 }
 
 /// Whether `$` means the whole context (`false`) or an `$each` item (`true`).
@@ -62,7 +64,10 @@ impl Compiler {
     /// Compiles a JSONPath and, in the context scope, records (and checks) its root.
     pub(crate) fn path(&mut self, text: &str, ptr: &str, scope: Scope) -> Option<JsonPath> {
         let path = match JsonPath::compile(text) {
-            Ok(path) => path,
+            Ok(path) => {
+                self.engine |= path.needs_engine();
+                path
+            }
             Err(message) => {
                 self.errors.push(MappingError::new(ptr, message));
                 return None;

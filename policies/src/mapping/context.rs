@@ -1,106 +1,196 @@
 //! The JSON document a mapping's JSONPaths read. Only the parts a route's templates use are
 //! built: no header map or query decoding for a template that reads only the body.
 
+use super::doc::{Borrowed, Doc};
 use super::roots::Roots;
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-/// Builds the request context `{path, query, headers, body, claims, consumer}`, keeping only
-/// the parts in `roots`. The query is percent-decoded (`+` is a space) into a map where a
-/// repeated name keeps its first value; repeated headers are joined with `", "`. A missing
-/// body, claims or consumer is left out, so paths into it find nothing.
-pub fn request_context(
+/// A document a context can be built as: serde_json's `Value`, or a [`Borrowed`] one whose
+/// keys and texts point into the request (the parsed body, the header map, [`RequestParts`]).
+pub trait ContextDoc<'c>: Doc {
+    fn text(text: Cow<'c, str>) -> Self;
+    fn number(n: u16) -> Self;
+    fn object(members: Vec<(&'c str, Self)>) -> Self;
+}
+
+impl<'c> ContextDoc<'c> for Value {
+    fn text(text: Cow<'c, str>) -> Value {
+        Value::String(text.into_owned())
+    }
+    fn number(n: u16) -> Value {
+        Value::from(n)
+    }
+    fn object(members: Vec<(&'c str, Value)>) -> Value {
+        let map: Map<String, Value> = members
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        Value::Object(map)
+    }
+}
+
+impl<'c> ContextDoc<'c> for Borrowed<'c> {
+    fn text(text: Cow<'c, str>) -> Borrowed<'c> {
+        Borrowed::Str(text)
+    }
+    fn number(n: u16) -> Borrowed<'c> {
+        Borrowed::from(u64::from(n))
+    }
+    fn object(members: Vec<(&'c str, Borrowed<'c>)>) -> Borrowed<'c> {
+        Borrowed::Object(members.into())
+    }
+}
+
+/// The request's text parts a template reads, decoded once; a context borrows them.
+pub struct RequestParts<'r> {
     roots: Roots,
-    path_params: impl IntoIterator<Item = (String, String)>,
-    raw_query: Option<&str>,
-    headers: &HeaderMap,
+    path: Vec<(&'r str, &'r str)>,
+    query: Vec<(Cow<'r, str>, Cow<'r, str>)>,
+    headers: Vec<(&'r str, Cow<'r, str>)>,
+    consumer: Option<&'r str>,
+}
+
+impl<'r> RequestParts<'r> {
+    /// Keeps only the parts in `roots`. The query is percent-decoded (`+` is a space), a
+    /// repeated name keeping its first value; repeated headers are joined with `", "`.
+    pub fn new(
+        roots: Roots,
+        path_params: impl IntoIterator<Item = (&'r str, &'r str)>,
+        raw_query: Option<&'r str>,
+        headers: &'r HeaderMap,
+        consumer: Option<&'r str>,
+    ) -> RequestParts<'r> {
+        RequestParts {
+            roots,
+            path: if roots.path {
+                path_params.into_iter().collect()
+            } else {
+                Vec::new()
+            },
+            query: if roots.query {
+                query_pairs(raw_query)
+            } else {
+                Vec::new()
+            },
+            headers: if roots.headers {
+                header_pairs(headers)
+            } else {
+                Vec::new()
+            },
+            consumer: consumer.filter(|_| roots.consumer),
+        }
+    }
+
+    /// The request context `{path, query, headers, body, claims, consumer}` with the parts
+    /// in `roots`. A missing body, claims or consumer is left out, so paths into it find
+    /// nothing.
+    pub fn context<'c, D: ContextDoc<'c>>(&'c self, body: Option<D>, claims: Option<D>) -> D {
+        let texts = |pairs: &'c [(Cow<'r, str>, Cow<'r, str>)]| {
+            let members = pairs.iter().map(|(k, v)| (k.as_ref(), D::text(v.as_ref().into())));
+            D::object(members.collect())
+        };
+        let mut ctx: Vec<(&'c str, D)> = Vec::with_capacity(6);
+        if self.roots.path {
+            let members = self.path.iter().map(|(k, v)| (*k, D::text((*v).into())));
+            ctx.push(("path", D::object(members.collect())));
+        }
+        if self.roots.query {
+            ctx.push(("query", texts(&self.query)));
+        }
+        if self.roots.headers {
+            let members = self.headers.iter().map(|(k, v)| (*k, D::text(v.as_ref().into())));
+            ctx.push(("headers", D::object(members.collect())));
+        }
+        push_some(&mut ctx, self.roots.body, "body", body);
+        push_some(&mut ctx, self.roots.claims, "claims", claims);
+        let consumer = self.consumer.map(|c| D::text(c.into()));
+        push_some(&mut ctx, self.roots.consumer, "consumer", consumer);
+        D::object(ctx)
+    }
+}
+
+/// [`RequestParts::context`] as serde_json's `Value`, for callers without a parsed body.
+pub fn request_context<'r>(
+    roots: Roots,
+    path_params: impl IntoIterator<Item = (&'r str, &'r str)>,
+    raw_query: Option<&'r str>,
+    headers: &'r HeaderMap,
     body: Option<Value>,
     claims: Option<Value>,
-    consumer: Option<&str>,
+    consumer: Option<&'r str>,
 ) -> Value {
-    let mut ctx = Map::with_capacity(6);
-    if roots.path {
-        let params = path_params
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        ctx.insert("path".into(), Value::Object(params));
-    }
-    if roots.query {
-        ctx.insert("query".into(), query_object(raw_query));
-    }
-    if roots.headers {
-        ctx.insert("headers".into(), header_object(headers));
-    }
-    insert_some(&mut ctx, roots.body, "body", body);
-    insert_some(&mut ctx, roots.claims, "claims", claims);
-    insert_some(
-        &mut ctx,
-        roots.consumer,
-        "consumer",
-        consumer.map(Value::from),
-    );
-    Value::Object(ctx)
+    RequestParts::new(roots, path_params, raw_query, headers, consumer).context(body, claims)
 }
 
 /// Builds the response context `{body, status, headers}`, keeping only the parts in `roots`.
-pub fn response_context(
+pub fn response_context<'c, D: ContextDoc<'c>>(
     roots: Roots,
     status: u16,
-    headers: &HeaderMap,
-    body: Option<Value>,
-) -> Value {
-    let mut ctx = Map::with_capacity(3);
-    insert_some(&mut ctx, roots.body, "body", body);
+    headers: &'c HeaderMap,
+    body: Option<D>,
+) -> D {
+    let mut ctx: Vec<(&'c str, D)> = Vec::with_capacity(3);
+    push_some(&mut ctx, roots.body, "body", body);
     if roots.status {
-        ctx.insert("status".into(), Value::from(status));
+        ctx.push(("status", D::number(status)));
     }
     if roots.headers {
-        ctx.insert("headers".into(), header_object(headers));
+        let members = header_pairs(headers)
+            .into_iter()
+            .map(|(k, v)| (k, D::text(v)));
+        ctx.push(("headers", D::object(members.collect())));
     }
-    Value::Object(ctx)
+    D::object(ctx)
 }
 
-fn insert_some(ctx: &mut Map<String, Value>, wanted: bool, key: &str, value: Option<Value>) {
+fn push_some<'c, D>(ctx: &mut Vec<(&'c str, D)>, wanted: bool, key: &'c str, value: Option<D>) {
     if let (true, Some(value)) = (wanted, value) {
-        ctx.insert(key.into(), value);
+        ctx.push((key, value));
     }
 }
 
-/// `a=1&b=x%20y&a=2` → `{"a": "1", "b": "x y"}`.
-fn query_object(raw: Option<&str>) -> Value {
-    let mut out = Map::new();
+/// `a=1&b=x%20y&a=2` → `[("a", "1"), ("b", "x y")]`.
+fn query_pairs(raw: Option<&str>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    let mut out: Vec<(Cow<str>, Cow<str>)> = Vec::new();
     for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = decode(name);
-        if !out.contains_key(&name) {
-            out.insert(name, Value::String(decode(value)));
+        if !out.iter().any(|(n, _)| *n == name) {
+            out.push((name, decode(value)));
         }
     }
-    Value::Object(out)
+    out
 }
 
-fn decode(s: &str) -> String {
+fn decode(s: &str) -> Cow<'_, str> {
+    if !s.contains(['+', '%']) {
+        return Cow::Borrowed(s);
+    }
     let spaced = s.replace('+', " ");
-    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    Cow::Owned(percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
 }
 
-/// Header names (already lower-case) to their values; values that are not UTF-8 are decoded
-/// lossily rather than dropped.
-fn header_object(headers: &HeaderMap) -> Value {
-    let mut out = Map::with_capacity(headers.keys_len());
+/// Header names (already lower-case) with their values; values that are not UTF-8 are
+/// decoded lossily rather than dropped.
+fn header_pairs(headers: &HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
+    let mut out = Vec::with_capacity(headers.keys_len());
     for name in headers.keys() {
-        let mut joined = String::new();
-        for value in headers.get_all(name) {
-            if !joined.is_empty() {
-                joined.push_str(", ");
-            }
-            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
-        }
-        out.insert(name.as_str().to_string(), Value::String(joined));
+        let mut values = headers.get_all(name).iter();
+        let first = values
+            .next()
+            .map_or(Cow::Borrowed(""), |v| String::from_utf8_lossy(v.as_bytes()));
+        let joined = values.fold(first, |mut joined, value| {
+            let text = joined.to_mut();
+            text.push_str(", ");
+            text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            joined
+        });
+        out.push((name.as_str(), joined));
     }
-    Value::Object(out)
+    out
 }
 
 #[cfg(test)]
@@ -121,7 +211,7 @@ mod tests {
     fn all_request(query: Option<&str>) -> Value {
         request_context(
             Roots::ALL,
-            [("id".to_string(), "42".to_string())],
+            [("id", "42")],
             query,
             &headers(),
             Some(json!({"a": 1})),
@@ -155,7 +245,7 @@ mod tests {
         };
         let ctx = request_context(
             roots,
-            [("id".to_string(), "42".to_string())],
+            [("id", "42")],
             None,
             &headers(),
             Some(json!([1])),
@@ -169,6 +259,24 @@ mod tests {
     fn absent_parts_are_left_out() {
         let ctx = request_context(Roots::ALL, [], None, &HeaderMap::new(), None, None, None);
         assert_eq!(ctx, json!({"path": {}, "query": {}, "headers": {}}));
+    }
+
+    #[test]
+    fn a_borrowed_context_holds_the_same_document() {
+        let h = headers();
+        let query = Some("q=a%20b+c&x=1&q=second");
+        let parts = RequestParts::new(Roots::ALL, [("id", "42")], query, &h, Some("c"));
+        let body: Borrowed = serde_json::from_str(r#"{"a":[1,"x"]}"#).unwrap();
+        let claims = json!({"sub": "u1"});
+        let borrowed = parts.context(Some(body), Some(Borrowed::from(&claims)));
+        let owned: Value = parts.context(Some(json!({"a": [1, "x"]})), Some(claims.clone()));
+        assert_eq!(Value::from(&borrowed), owned);
+        assert_eq!(serde_json::to_string(&borrowed).unwrap(), owned.to_string());
+        let response: Borrowed = response_context(Roots::ALL, 201, &h, None);
+        assert_eq!(
+            Value::from(&response),
+            response_context(Roots::ALL, 201, &h, None::<Value>)
+        );
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! `serde_json::to_vec`, without building the output `Value`: no key copies, no map inserts
 //! (hashing, with `preserve_order`), no clones of the values found, nothing to drop after.
 
+use super::doc::Doc;
 use super::node::{Each, Node};
 use super::path::Found;
-use serde_json::Value;
 
 impl Node {
     /// Appends this node's JSON to `out`; `false` (and `out` as it was) when it finds nothing.
-    pub(crate) fn write_json(&self, ctx: &Value, out: &mut Vec<u8>) -> bool {
+    pub(crate) fn write_json<D: Doc>(&self, ctx: &D, out: &mut Vec<u8>) -> bool {
         match self {
             Node::Literal(lit) => {
                 out.extend_from_slice(lit.json.as_bytes());
@@ -57,17 +57,19 @@ impl Node {
 
 impl Each {
     /// Mirrors `Each::render`: the same items, the same "nothing" cases.
-    fn write_json(&self, ctx: &Value, out: &mut Vec<u8>) -> bool {
-        let each = |item: &Value, out: &mut Vec<u8>| self.to.write_json(item, out);
-        if let Some(Found::One(Value::Array(items))) = self.list.as_ref().map(|l| l.find(ctx)) {
+    fn write_json<D: Doc>(&self, ctx: &D, out: &mut Vec<u8>) -> bool {
+        let each = |item: &D, out: &mut Vec<u8>| self.to.write_json(item, out);
+        if let Some(items) = self.list.as_ref().and_then(|l| l.find(ctx).one_array()) {
             write_array(items.iter().map(|i| move |o: &mut Vec<u8>| each(i, o)), out);
             return true;
         }
-        match self.source.find(ctx) {
+        let found = self.source.find(ctx);
+        if let Some(items) = found.one_array() {
+            write_array(items.iter().map(|i| move |o: &mut Vec<u8>| each(i, o)), out);
+            return true;
+        }
+        match found {
             Found::Nothing => return false,
-            Found::One(Value::Array(items)) => {
-                write_array(items.iter().map(|i| move |o: &mut Vec<u8>| each(i, o)), out)
-            }
             Found::One(item) => {
                 write_array(std::iter::once(move |o: &mut Vec<u8>| each(item, o)), out)
             }
@@ -103,25 +105,21 @@ where
 }
 
 /// A path's result as JSON: the value, or an array of the matches; `false` for nothing.
-fn write_found(found: &Found<'_>, out: &mut Vec<u8>) -> bool {
+/// Serialising into a `Vec` cannot fail (keys are strings, writes are infallible); should it
+/// ever, the caller drops what was written.
+fn write_found<D: Doc>(found: &Found<'_, D>, out: &mut Vec<u8>) -> bool {
     match found {
         Found::Nothing => false,
-        Found::One(value) => write_value(value, out),
+        Found::One(value) => value.write_json(out),
         Found::Many(values) if values.is_empty() => false,
         Found::Many(values) => {
             write_array(
                 values
                     .iter()
-                    .map(|v| move |o: &mut Vec<u8>| write_value(v, o)),
+                    .map(|v| move |o: &mut Vec<u8>| v.write_json(o)),
                 out,
             );
             true
         }
     }
-}
-
-/// Serialising a `Value` into a `Vec` cannot fail (keys are strings, writes are infallible);
-/// should it ever, the caller drops what was written.
-fn write_value(value: &Value, out: &mut Vec<u8>) -> bool {
-    serde_json::to_writer(&mut *out, value).is_ok()
 }

@@ -22,6 +22,7 @@
 
 mod compile;
 mod context;
+mod doc;
 mod emit;
 mod error;
 mod node;
@@ -35,7 +36,8 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use context::{request_context, response_context};
+pub use context::{request_context, response_context, ContextDoc, RequestParts};
+pub use doc::{Borrowed, Doc};
 pub use error::MappingError;
 pub use roots::Roots;
 pub use status::StatusMap;

@@ -1,12 +1,12 @@
 //! One JSONPath, parsed once at config load. Paths made only of names, indexes and `[*]`
-//! (nearly all mapping paths) are walked directly over the `Value`; the jsonpath-rust engine
-//! runs only for slices, filters, unions and `..`.
+//! (nearly all mapping paths) are walked directly over any [`Doc`]; the jsonpath-rust engine
+//! runs only for slices, filters, unions and `..`, over serde_json's `Value`.
 
+use super::doc::Doc;
 use super::syntax::{bracket_dashed_names, condense_parse_error};
 use jsonpath_rust::parser::errors::JsonPathError;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use jsonpath_rust::parser::parse_json_path;
-use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
 /// A compiled JSONPath.
@@ -35,12 +35,12 @@ enum Step {
 }
 
 /// What a path found, borrowed from the context.
-pub(crate) enum Found<'a> {
+pub(crate) enum Found<'a, D = Value> {
     Nothing,
     /// A definite path's single value.
-    One(&'a Value),
+    One(&'a D),
     /// An indefinite path's matches (maybe none).
-    Many(Vec<&'a Value>),
+    Many(Vec<&'a D>),
 }
 
 impl JsonPath {
@@ -94,31 +94,48 @@ impl JsonPath {
         self.root.as_deref()
     }
 
+    /// True when the jsonpath-rust engine evaluates this path: it reads only serde_json's
+    /// `Value`, so a template with such a path is never given a borrowed document.
+    pub(crate) fn needs_engine(&self) -> bool {
+        matches!(self.kind, Kind::Engine(_))
+    }
+
     /// Evaluates the path against `value` (the context, or an `$each` item).
-    pub(crate) fn find<'a>(&self, value: &'a Value) -> Found<'a> {
+    pub(crate) fn find<'a, D: Doc>(&self, value: &'a D) -> Found<'a, D> {
         match &self.kind {
             Kind::Definite(steps) => steps
                 .iter()
                 .try_fold(value, |v, step| child(v, step))
                 .map_or(Found::Nothing, Found::One),
             Kind::Wildcard(steps) => Found::Many(walk_all(value, steps)),
-            Kind::Engine(query) => match js_path_process(query, value) {
-                Ok(refs) => Found::Many(refs.into_iter().map(|r| r.val).collect()),
-                Err(_) => Found::Nothing,
+            Kind::Engine(query) => match value.engine_matches(query) {
+                Some(matches) => Found::Many(matches),
+                None => {
+                    debug_assert!(false, "an engine path was given a borrowed document");
+                    Found::Nothing
+                }
             },
         }
     }
 }
 
-impl<'a> Found<'a> {
+impl<'a, D: Doc> Found<'a, D> {
+    /// A definite path's array: the items an `$each` over it takes.
+    pub(crate) fn one_array(&self) -> Option<&'a [D]> {
+        match self {
+            Found::One(value) => value.items(),
+            _ => None,
+        }
+    }
+
     /// The value that goes into the output: a definite hit, or an array of all matches.
     /// No match, or an empty list of matches, is nothing.
     pub(crate) fn to_value(&self) -> Option<Value> {
         match self {
             Found::Nothing => None,
-            Found::One(v) => Some((*v).clone()),
+            Found::One(v) => Some(v.to_value()),
             Found::Many(vs) if vs.is_empty() => None,
-            Found::Many(vs) => Some(Value::Array(vs.iter().map(|v| (*v).clone()).collect())),
+            Found::Many(vs) => Some(Value::Array(vs.iter().map(|v| v.to_value()).collect())),
         }
     }
 }
@@ -137,15 +154,11 @@ fn fast_steps(segments: &[Segment]) -> Option<Vec<Step>> {
 }
 
 /// One name or index step; negative indexes count from the end (RFC 9535).
-fn child<'a>(value: &'a Value, step: &Step) -> Option<&'a Value> {
-    match (step, value) {
-        // A short scan beats hashing the key (SipHash, under `preserve_order`) on the small
-        // objects of typical bodies; a B-tree leaf is scanned the same way.
-        (Step::Key(key), Value::Object(map)) if map.len() <= 8 => {
-            map.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-        }
-        (Step::Key(key), Value::Object(map)) => map.get(key),
-        (Step::Index(i), Value::Array(items)) => {
+fn child<'a, D: Doc>(value: &'a D, step: &Step) -> Option<&'a D> {
+    match step {
+        Step::Key(key) => value.member(key),
+        Step::Index(i) => {
+            let items = value.items()?;
             let index = if *i < 0 {
                 items
                     .len()
@@ -155,21 +168,19 @@ fn child<'a>(value: &'a Value, step: &Step) -> Option<&'a Value> {
             };
             items.get(index)
         }
-        _ => None,
+        Step::All => None,
     }
 }
 
 /// Walks steps that include `[*]`, keeping every match in document order.
-fn walk_all<'a>(value: &'a Value, steps: &[Step]) -> Vec<&'a Value> {
+fn walk_all<'a, D: Doc>(value: &'a D, steps: &[Step]) -> Vec<&'a D> {
     let mut frontier = vec![value];
     for step in steps {
         let mut next = Vec::with_capacity(frontier.len());
         for v in frontier {
-            match (step, v) {
-                (Step::All, Value::Array(items)) => next.extend(items.iter()),
-                (Step::All, Value::Object(map)) => next.extend(map.values()),
-                (Step::All, _) => {}
-                (step, v) => next.extend(child(v, step)),
+            match step {
+                Step::All => v.push_children(&mut next),
+                step => next.extend(child(v, step)),
             }
         }
         if next.is_empty() {
@@ -184,6 +195,7 @@ fn walk_all<'a>(value: &'a Value, steps: &[Step]) -> Vec<&'a Value> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use jsonpath_rust::query::js_path_process;
     use serde_json::json;
 
     fn found(path: &str, value: &Value) -> Option<Value> {

@@ -1,6 +1,7 @@
 //! `request.body` / `response.body`: a whole JSON body built from the context.
 
 use super::compile::{Compiler, Scope};
+use super::doc::Doc;
 use super::error::MappingError;
 use super::node::Node;
 use super::roots::Roots;
@@ -11,6 +12,7 @@ use serde_json::Value;
 pub struct BodyTemplate {
     node: Node,
     roots: Roots,
+    engine: bool,
 }
 
 impl BodyTemplate {
@@ -23,6 +25,7 @@ impl BodyTemplate {
             Some(node) if compiler.errors.is_empty() => Ok(BodyTemplate {
                 node,
                 roots: compiler.roots,
+                engine: compiler.engine,
             }),
             _ => Err(compiler.errors),
         }
@@ -35,7 +38,7 @@ impl BodyTemplate {
 
     /// The body for `ctx` as JSON bytes: the same as `render` then `serde_json::to_vec`, but
     /// written directly (about twice as fast; no output `Value` is built).
-    pub fn render_json(&self, ctx: &Value) -> Option<Vec<u8>> {
+    pub fn render_json<D: Doc>(&self, ctx: &D) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(512);
         self.node.write_json(ctx, &mut out).then_some(out)
     }
@@ -43,5 +46,12 @@ impl BodyTemplate {
     /// The context parts this template reads.
     pub fn roots(&self) -> Roots {
         self.roots
+    }
+
+    /// True when every path is direct (names, indexes, `[*]`), so the template may read a
+    /// [`Borrowed`](super::Borrowed) document; slices, filters, unions and `..` need the
+    /// jsonpath-rust engine, which reads serde_json's `Value`.
+    pub fn reads_borrowed(&self) -> bool {
+        !self.engine
     }
 }

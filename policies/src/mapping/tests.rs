@@ -6,11 +6,17 @@ use super::*;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 
-/// Renders both ways, checking that `render_json` writes exactly what `render` builds.
+/// Renders both ways, checking that `render_json` writes exactly what `render` builds, and
+/// that it writes the same over a borrowed copy of the context when the template reads one.
 fn render(template: Value, ctx: &Value) -> Option<Value> {
     let t = BodyTemplate::compile(&template).unwrap();
     let value = t.render(ctx);
     let bytes = t.render_json(ctx);
+    let text = ctx.to_string();
+    let borrowed: Borrowed = serde_json::from_str(&text).unwrap();
+    if t.reads_borrowed() {
+        assert_eq!(t.render_json(&borrowed), bytes, "the borrowed document differs");
+    }
     assert_eq!(
         bytes
             .as_deref()
@@ -23,6 +29,16 @@ fn render(template: Value, ctx: &Value) -> Option<Value> {
         value.as_ref().map(|v| serde_json::to_vec(v).unwrap())
     );
     value
+}
+
+#[test]
+fn engine_paths_keep_serde_values() {
+    let engine = json!({"all": "$..sku", "big": "$.body.items[?@.qty > 2]"});
+    assert!(!BodyTemplate::compile(&engine).unwrap().reads_borrowed());
+    let direct = json!({"a": "$.body.items[*].sku", "b": {"$each": "$.body.items", "$to": "$.sku"}});
+    assert!(BodyTemplate::compile(&direct).unwrap().reads_borrowed());
+    assert!(!ValueTemplate::compile("$..x").unwrap().reads_borrowed());
+    assert!(ValueTemplate::compile("$.headers.x-a").unwrap().reads_borrowed());
 }
 
 fn errors(template: Value) -> Vec<(String, String)> {
@@ -303,7 +319,7 @@ fn design_get_customer() {
     );
     let ctx = request_context(
         request.roots(),
-        [("id".to_string(), "c-17".to_string())],
+        [("id", "c-17")],
         Some("verbose=1"),
         &HeaderMap::new(),
         None,

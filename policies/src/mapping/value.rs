@@ -1,6 +1,7 @@
 //! One header or query value: a JSONPath or a literal string, rendered as text.
 
 use super::compile::{Compiler, Scope};
+use super::doc::Doc;
 use super::error::MappingError;
 use super::path::JsonPath;
 use super::roots::Roots;
@@ -48,7 +49,7 @@ impl ValueTemplate {
     /// The text for `ctx`: strings as they are, numbers and booleans printed, objects and
     /// arrays as compact JSON. `None` (leave the header or parameter out) when the path finds
     /// nothing or finds `null`.
-    pub fn render_string(&self, ctx: &Value) -> Option<String> {
+    pub fn render_string<D: Doc>(&self, ctx: &D) -> Option<String> {
         match &self.kind {
             Kind::Literal(text) => Some(text.clone()),
             Kind::Path(path) => match path.find(ctx).to_value()? {
@@ -62,6 +63,15 @@ impl ValueTemplate {
     /// The context parts this value reads.
     pub fn roots(&self) -> Roots {
         self.roots
+    }
+
+    /// True when the value may read a [`Borrowed`](super::Borrowed) document (see
+    /// [`BodyTemplate::reads_borrowed`](super::BodyTemplate::reads_borrowed)).
+    pub fn reads_borrowed(&self) -> bool {
+        match &self.kind {
+            Kind::Literal(_) => true,
+            Kind::Path(path) => !path.needs_engine(),
+        }
     }
 
     /// True for a literal: the gateway may precompute it (e.g. as a `HeaderValue`).
