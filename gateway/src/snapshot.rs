@@ -195,7 +195,7 @@ pub struct BufferedExchange {
     /// Turn the backend's 4xx/5xx answers into problems instead of relaying them.
     pub errors_as_problems: bool,
     /// The request's templates read a [`Borrowed`](propylon_policies::mapping::Borrowed)
-    /// body: direct paths only, no XML and no body schema (which reads serde_json's `Value`).
+    /// body (validated and mapped from one parse): direct paths only and no XML.
     pub request_borrowed: bool,
     /// The same for the answer's body template and header templates.
     pub response_borrowed: bool,

@@ -107,8 +107,7 @@ pub(super) fn choose_documents(
     exchange.request_borrowed = body_reads(&exchange.request_body)
         && values_read(&headers.set)
         && values_read(&query.set)
-        && exchange.request_xml.is_none()
-        && !exchange.validate_body;
+        && exchange.request_xml.is_none();
     exchange.response_borrowed = body_reads(&exchange.response_body)
         && values_read(&response.headers.set)
         && !exchange.response_xml;

@@ -68,11 +68,17 @@ pub fn map_request(
         Some(caller.consumer),
     );
     if exchange.request_borrowed {
-        // Direct paths only, no schema, no XML: the body is read where it lies.
+        // Direct paths only, no XML: the body is checked and read where it lies.
         let json_body = match parse.then(|| serde_json::from_slice::<Borrowed>(&body)) {
             Some(Err(e)) => return Ok(Err(Outcome::Problem(not_json(&e)))),
             parsed => parsed.and_then(std::result::Result::ok),
         };
+        if let Some(validator) = route.validator.as_ref().filter(|_| exchange.validate_body) {
+            let errors = validator.validate_borrowed_body(json_body.as_ref());
+            if !errors.is_empty() {
+                return Ok(Err(Outcome::Problem(invalid(errors))));
+            }
+        }
         let claims = caller.claims.filter(|_| route.roots.claims).map(Borrowed::from);
         let context = parts.context(json_body, claims);
         let rendered = json_body_for(exchange, &context, body.clone());
@@ -82,12 +88,10 @@ pub fn map_request(
         Some(Err(e)) => return Ok(Err(Outcome::Problem(not_json(&e)))),
         parsed => parsed.and_then(std::result::Result::ok),
     };
-    if exchange.validate_body {
-        if let Some(validator) = &route.validator {
-            let errors = validator.validate_body(json_body.as_ref());
-            if !errors.is_empty() {
-                return Ok(Err(Outcome::Problem(invalid(errors))));
-            }
+    if let Some(validator) = route.validator.as_ref().filter(|_| exchange.validate_body) {
+        let errors = validator.validate_body(json_body.as_ref());
+        if !errors.is_empty() {
+            return Ok(Err(Outcome::Problem(invalid(errors))));
         }
     }
     // The parsed body moves into the template's context; it is kept aside only for an XML

@@ -3,7 +3,9 @@
 
 use jsonschema::Validator;
 use serde_json::Value;
+use serde_json_borrow::Value as Borrowed;
 
+use super::borrowed::BorrowedJson;
 use super::media::MediaRange;
 use super::reason::reason;
 use super::schema::{escape, SchemaContext};
@@ -17,6 +19,8 @@ pub(super) struct BodyRules {
     pub media: Option<Vec<(String, MediaRange)>>,
     pub required: bool,
     pub schema: Option<Validator>,
+    /// The same schema for bodies parsed as borrowed documents.
+    pub borrowed: Option<Validator<BorrowedJson>>,
 }
 
 impl BodyRules {
@@ -47,20 +51,22 @@ impl BodyRules {
             })
             .min_by_key(|(name, _)| !name.eq_ignore_ascii_case("application/json"))
             .map(|(name, _)| name.clone());
-        let schema = match (json, content) {
+        let (schema, borrowed) = match (json, content) {
             (Some(name), Some(content)) => match content.get(&name).and_then(|m| m.get("schema")) {
                 Some(schema) => {
                     let pointer = format!("{at}/content/{}/schema", escape(&name));
-                    Some(ctx.compile(schema, &pointer)?)
+                    let borrowed = ctx.compile(schema, &pointer)?;
+                    (Some(ctx.compile(schema, &pointer)?), Some(borrowed))
                 }
-                None => None,
+                None => (None, None),
             },
-            _ => None,
+            _ => (None, None),
         };
         Ok(BodyRules {
             media: (!media.is_empty()).then_some(media),
             required,
             schema,
+            borrowed,
         })
     }
 
@@ -88,6 +94,22 @@ impl BodyRules {
                 reason: reason(&error),
             })
             .collect()
+    }
+}
+
+impl BodyRules {
+    /// `validate` for a borrowed document: a valid body is checked where it lies; a refused
+    /// one is copied into a `Value` to list its errors exactly as `validate` does (and to
+    /// judge a repeated member name as serde_json does: by its last value). The one case
+    /// this cannot mend is `minProperties` over repeated names, which a borrowed object
+    /// counts twice.
+    pub fn validate_borrowed(&self, body: Option<&Borrowed<'_>>) -> Vec<FieldError> {
+        match (body, &self.borrowed) {
+            (Some(body), Some(schema)) if schema.is_valid(body) => Vec::new(),
+            (Some(body), Some(_)) => self.validate(Some(&Value::from(body))),
+            (Some(_), None) => Vec::new(),
+            (None, _) => self.validate(None),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use crate::router::PathParams;
 use crate::spec::{FacadeSpec, SpecError};
 
 mod body;
+mod borrowed;
 mod check;
 mod media;
 mod params;
@@ -155,6 +156,15 @@ impl RequestValidator {
     /// sent (an error only when `required: true`).
     pub fn validate_body(&self, body: Option<&Value>) -> Vec<FieldError> {
         self.body.validate(body)
+    }
+
+    /// [`validate_body`](Self::validate_body) for a body parsed as a borrowed document
+    /// (`serde_json_borrow`), the same errors for the same body.
+    pub fn validate_borrowed_body(
+        &self,
+        body: Option<&serde_json_borrow::Value<'_>>,
+    ) -> Vec<FieldError> {
+        self.body.validate_borrowed(body)
     }
 
     fn allowed(&self) -> Vec<String> {

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeSet;
 
+use jsonschema::json::Json;
 use jsonschema::{Draft, Validator};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
@@ -75,9 +76,13 @@ impl<'d> SchemaContext<'d> {
     }
 
     /// Translates `schema` (found at `pointer` in the spec) and compiles it.
-    pub fn compile(&self, schema: &Value, pointer: &str) -> Result<Validator, SpecError> {
+    pub fn compile<F: Json>(
+        &self,
+        schema: &Value,
+        pointer: &str,
+    ) -> Result<Validator<F>, SpecError> {
         let prepared = self.prepare(schema, pointer)?;
-        jsonschema::options()
+        jsonschema::options_for::<F>()
             .with_draft(Draft::Draft202012)
             // Clients expect `format: email`, `date-time`, `uuid`... to be checked, as Kong and
             // APIM do; JSON Schema 2020-12 would treat them as annotations only.

@@ -6,8 +6,14 @@ fn order() -> Value {
     json!({"sku": "AB-1", "items": [{"qty": 1}, {"qty": 2}]})
 }
 
+/// The errors for `body`, the same whether it was parsed as a `Value` or a borrowed document.
 fn create_order(body: &Value) -> Vec<FieldError> {
-    validator(SPEC_30, "createOrder").validate_body(Some(body))
+    let v = validator(SPEC_30, "createOrder");
+    let errors = v.validate_body(Some(body));
+    let text = body.to_string();
+    let borrowed: serde_json_borrow::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v.validate_borrowed_body(Some(&borrowed)), errors, "{text}");
+    errors
 }
 
 #[test]
