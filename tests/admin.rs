@@ -185,7 +185,12 @@ fn metrics_count_requests_per_operation_and_status() {
             && requests_total(&m, "deleteCustomer", 200) >= 1.0;
         done.then_some(m)
     })
-    .unwrap_or_else(|| panic!("the request counts never reached 3 and 1:\n{}", gw.metrics()));
+    .unwrap_or_else(|| {
+        panic!(
+            "the request counts never reached 3 and 1:\n{}",
+            gw.metrics()
+        )
+    });
 
     assert_eq!(
         requests_total(&metrics, "getCustomer", 200),

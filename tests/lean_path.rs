@@ -584,3 +584,81 @@ fn a_mapped_post_whose_body_comes_late_is_answered_then_a_pipelined_get_behind_i
         "the invalid order never reached the backend"
     );
 }
+
+#[test]
+fn a_mapped_post_reads_every_answer_framing_and_outlives_a_pooled_connection_the_backend_closed() {
+    let backend = RawBackend::start();
+    let json = "Content-Type: application/json";
+    let (start, end) = (r#"{"Order"#, r#"No":"C-1","X":1}"#);
+    // Chunked, with a trailer: the data is joined, the connection kept.
+    backend.then(
+        &format!(
+            "HTTP/1.1 200 OK\r\n{json}\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{start}\r\n{:x}\r\n{end}\r\n0\r\nX-Sum: 1\r\n\r\n",
+            start.len(),
+            end.len()
+        ),
+        false,
+    );
+    // A length, then the backend closes that connection without saying so.
+    let second = r#"{"OrderNo":"C-2"}"#;
+    backend.then(
+        &format!(
+            "HTTP/1.1 200 OK\r\n{json}\r\nContent-Length: {}\r\n\r\n{second}",
+            second.len()
+        ),
+        true,
+    );
+    let third = r#"{"OrderNo":"C-3"}"#;
+    backend.then(
+        &format!(
+            "HTTP/1.1 200 OK\r\n{json}\r\nContent-Length: {}\r\n\r\n{third}",
+            third.len()
+        ),
+        false,
+    );
+    // No length: the answer ends when the backend closes.
+    backend.then(
+        &format!("HTTP/1.1 200 OK\r\n{json}\r\nConnection: close\r\n\r\n{{\"OrderNo\":\"C-4\"}}"),
+        true,
+    );
+    backend.then(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\nnot",
+        false,
+    );
+    let gw = Gateway::start_with_files(
+        &MAPPED_CONFIG.replace("@URL@", &backend.url()),
+        &[("orders.yaml", MAPPED_SPEC)],
+    );
+    let order = br#"{"customer":"c-9"}"#;
+    for n in 1..=4 {
+        let resp = gw.post_json("/orders", order);
+        assert_eq!(resp.status, 200, "order {n}: {}", resp.text());
+        assert_eq!(resp.text(), format!(r#"{{"id":"C-{n}"}}"#));
+    }
+    let resp = gw.post_json("/orders", order);
+    let problem = assert_problem(&resp, 502);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("JSON cannot be read"),
+        "{problem}"
+    );
+    let connections: Vec<usize> = backend.seen().iter().map(|(c, _)| *c).collect();
+    assert_eq!(connections.len(), 5, "one backend request per order");
+    assert_eq!(
+        connections[0], connections[1],
+        "the chunked answer's connection is reused"
+    );
+    assert_ne!(
+        connections[1], connections[2],
+        "a closed pooled connection is replaced"
+    );
+    assert_ne!(
+        connections[3], connections[4],
+        "after a close-delimited answer, a new one"
+    );
+    assert!(backend.seen()[0]
+        .1
+        .starts_with("POST /erp/orders HTTP/1.1\r\n"));
+}

@@ -79,7 +79,10 @@ pub fn map_request(
                 return Ok(Err(Outcome::Problem(invalid(errors))));
             }
         }
-        let claims = caller.claims.filter(|_| route.roots.claims).map(Borrowed::from);
+        let claims = caller
+            .claims
+            .filter(|_| route.roots.claims)
+            .map(Borrowed::from);
         let context = parts.context(json_body, claims);
         let rendered = json_body_for(exchange, &context, body.clone());
         return finish(route, params, fwd, req, &context, rendered, facade_body);

@@ -23,11 +23,7 @@ impl Json for BorrowedJson {
         key.into()
     }
 
-    fn with_string_node<T>(
-        (): &mut (),
-        string: &str,
-        f: impl FnOnce(Self::Node<'_>) -> T,
-    ) -> T {
+    fn with_string_node<T>((): &mut (), string: &str, f: impl FnOnce(Self::Node<'_>) -> T) -> T {
         f(&Borrowed::Str(Cow::Borrowed(string)))
     }
 }
@@ -83,7 +79,9 @@ impl<'a> Node<'a, BorrowedJson> for &'a Borrowed<'a> {
     }
 
     fn identity(&self) -> Option<NodeIdentity> {
-        Some(NodeIdentity::new(std::ptr::from_ref::<Borrowed>(self) as usize))
+        Some(NodeIdentity::new(
+            std::ptr::from_ref::<Borrowed>(self) as usize
+        ))
     }
 }
 
@@ -185,7 +183,10 @@ mod tests {
             "propertyNames": {"maxLength": 5},
             "additionalProperties": false
         });
-        let serde = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
+        let serde = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
         let borrowed = jsonschema::options_for::<BorrowedJson>()
             .should_validate_formats(true)
             .build(&schema)

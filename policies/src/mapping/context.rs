@@ -89,7 +89,9 @@ impl<'r> RequestParts<'r> {
     /// nothing.
     pub fn context<'c, D: ContextDoc<'c>>(&'c self, body: Option<D>, claims: Option<D>) -> D {
         let texts = |pairs: &'c [(Cow<'r, str>, Cow<'r, str>)]| {
-            let members = pairs.iter().map(|(k, v)| (k.as_ref(), D::text(v.as_ref().into())));
+            let members = pairs
+                .iter()
+                .map(|(k, v)| (k.as_ref(), D::text(v.as_ref().into())));
             D::object(members.collect())
         };
         let mut ctx: Vec<(&'c str, D)> = Vec::with_capacity(6);
@@ -101,7 +103,10 @@ impl<'r> RequestParts<'r> {
             ctx.push(("query", texts(&self.query)));
         }
         if self.roots.headers {
-            let members = self.headers.iter().map(|(k, v)| (*k, D::text(v.as_ref().into())));
+            let members = self
+                .headers
+                .iter()
+                .map(|(k, v)| (*k, D::text(v.as_ref().into())));
             ctx.push(("headers", D::object(members.collect())));
         }
         push_some(&mut ctx, self.roots.body, "body", body);

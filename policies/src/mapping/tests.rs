@@ -15,7 +15,11 @@ fn render(template: Value, ctx: &Value) -> Option<Value> {
     let text = ctx.to_string();
     let borrowed: Borrowed = serde_json::from_str(&text).unwrap();
     if t.reads_borrowed() {
-        assert_eq!(t.render_json(&borrowed), bytes, "the borrowed document differs");
+        assert_eq!(
+            t.render_json(&borrowed),
+            bytes,
+            "the borrowed document differs"
+        );
     }
     assert_eq!(
         bytes
@@ -35,10 +39,13 @@ fn render(template: Value, ctx: &Value) -> Option<Value> {
 fn engine_paths_keep_serde_values() {
     let engine = json!({"all": "$..sku", "big": "$.body.items[?@.qty > 2]"});
     assert!(!BodyTemplate::compile(&engine).unwrap().reads_borrowed());
-    let direct = json!({"a": "$.body.items[*].sku", "b": {"$each": "$.body.items", "$to": "$.sku"}});
+    let direct =
+        json!({"a": "$.body.items[*].sku", "b": {"$each": "$.body.items", "$to": "$.sku"}});
     assert!(BodyTemplate::compile(&direct).unwrap().reads_borrowed());
     assert!(!ValueTemplate::compile("$..x").unwrap().reads_borrowed());
-    assert!(ValueTemplate::compile("$.headers.x-a").unwrap().reads_borrowed());
+    assert!(ValueTemplate::compile("$.headers.x-a")
+        .unwrap()
+        .reads_borrowed());
 }
 
 fn errors(template: Value) -> Vec<(String, String)> {

@@ -230,6 +230,19 @@ pub fn parse_answer(
     fields: &GatewayFields<'_>,
     out: &mut Vec<u8>,
 ) -> Result<Option<BackendAnswer>, BadAnswer> {
+    let write = |status, headers: &[httparse::Header<'_>], framing| {
+        write_client_head(out, status, headers, fields, framing);
+    };
+    Ok(read_answer(buf, head_request, write)?.map(|(answer, ())| answer))
+}
+
+/// Parses the backend's head in `buf` (`Ok(None)` while incomplete); once it is whole,
+/// `take` makes what the caller keeps of its status, fields and framing.
+pub fn read_answer<T>(
+    buf: &[u8],
+    head_request: bool,
+    take: impl FnOnce(u16, &[httparse::Header<'_>], Framing) -> T,
+) -> Result<Option<(BackendAnswer, T)>, BadAnswer> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut slots);
     let head_len = match resp.parse(buf) {
@@ -278,13 +291,14 @@ pub fn parse_answer(
     } else {
         Framing::UntilClose
     };
-    write_client_head(out, status, resp.headers, fields, framing);
-    Ok(Some(BackendAnswer {
+    let kept = take(status, resp.headers, framing);
+    let answer = BackendAnswer {
         status,
         head_len,
         framing,
         reusable: !close && framing != Framing::UntilClose,
-    }))
+    };
+    Ok(Some((answer, kept)))
 }
 
 /// The client's head: the backend's status and fields (less hop-by-hop ones and those the

@@ -4,8 +4,8 @@
 //! - `relay`: GET and HEAD of an operation without mapping, edits or jobs: the head is
 //!   rewritten for the backend and the answer's bytes are relayed as they come;
 //! - `whole`: an operation with a buffered exchange (mapping, body validation, XML) and no
-//!   jobs, its body sent with a `Content-Length`: read whole, then `exchange` and
-//!   `BackendClient` do what they do on the full path.
+//!   jobs, its body sent with a `Content-Length`: read whole, then `exchange` checks and maps
+//!   it as on the full path, and `fetch` calls the backend on the same pool as `relay`.
 //!
 //! Everything else (other methods, chunked or oversized bodies, `Expect`, upgrades, HTTP/1.0,
 //! jobs, TLS backends, unrouted paths, `/jobs/...`, the spec) is handed back unread to
@@ -19,6 +19,8 @@
 //! `respond`, errors decided by `errors` from Pingora's error types, and the access log and
 //! metrics of `access`.
 
+mod backend;
+mod fetch;
 mod framing;
 mod head;
 mod pool;

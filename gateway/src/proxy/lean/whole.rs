@@ -1,12 +1,12 @@
 //! The whole lane: operations with a buffered exchange (body mapping, body validation, XML)
-//! and no jobs. The body is read here with its head; checking and mapping the request,
-//! calling the backend and shaping its answer are `exchange`'s and `BackendClient`'s, as on
-//! the full path (`FacadeProxy::serve_buffered`).
+//! and no jobs. The body is read here with its head; checking and mapping the request and
+//! shaping its answer are `exchange`'s, as on the full path (`FacadeProxy::serve_buffered`);
+//! the backend is called on the lean path's pool (`fetch`).
 
 use super::{Call, Decision};
 use crate::exchange::{self, Answer, Outcome};
+use crate::proxy::respond;
 use crate::proxy::upstream::{Caller, Forwarding};
-use crate::proxy::{respond, MAX_ANSWER};
 use crate::snapshot::BufferedExchange;
 use bytes::Bytes;
 use pingora_core::protocols::Stream;
@@ -49,11 +49,7 @@ impl Call<'_> {
             Ok(Err(Outcome::Answer(answer))) => return self.answer(stream, answer).await,
             Err(e) => return self.upstream_failed(stream, &e).await,
         };
-        let peer = &self.route.backend.peer;
-        let call = self
-            .lean
-            .client
-            .call(peer, prepared.header, prepared.body, MAX_ANSWER);
+        let call = self.fetch(&prepared.header, &prepared.body);
         let answer = match Box::pin(call).await {
             Ok(answer) => answer,
             Err(e) => return self.upstream_failed(stream, &e).await,

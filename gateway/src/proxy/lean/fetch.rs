@@ -1,0 +1,130 @@
+//! The whole lane's backend call: the mapped request (head and body in one write) on the
+//! lean path's pool, and the whole answer read back (its `Content-Length`, chunks, or until
+//! the backend closes; at most `MAX_ANSWER` bytes) as the `BackendAnswer` that
+//! `exchange::shape_answer` shapes. It does what `BackendClient::call` does on the full path,
+//! without a Pingora client session per call.
+
+use super::backend::{upstream_error, Body, Upstream};
+use super::framing::Framing;
+use super::head;
+use super::{Call, READ_CHUNK};
+use crate::exchange::client::BackendAnswer;
+use crate::proxy::MAX_ANSWER;
+use bytes::Bytes;
+use http::Method;
+use pingora_core::protocols::http::v1::client::http_req_header_to_wire;
+use pingora_error::{Error, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use tokio::io::AsyncReadExt;
+
+impl Call<'_> {
+    pub(super) async fn fetch(&self, header: &RequestHeader, body: &[u8]) -> Result<BackendAnswer> {
+        let upstream = Upstream::new(&self.route.backend, &self.lean.pool)?;
+        let mut request = http_req_header_to_wire(header).ok_or_else(|| {
+            Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "the request line or a header cannot be written",
+            )
+            .into_up()
+        })?;
+        request.extend_from_slice(body);
+        let head_request = header.method == Method::HEAD;
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        let parse = |bytes: &[u8]| head::read_answer(bytes, head_request, response_header);
+        let (mut conn, answer, made) = upstream.ask(&request, &mut buf, parse).await?;
+        let header = made.map_err(|e| e.into_up())?;
+        // The body is gathered in `buf`, after its head; bytes past its end (which no
+        // backend should send) make the connection unfit for reuse.
+        buf.drain(..answer.head_len);
+        let mut framing = Body::new(answer.framing);
+        let bad_framing =
+            || Error::explain(ErrorType::InvalidHTTPHeader, "bad chunked framing").into_up();
+        let (used, mut done) = framing.take(&buf).map_err(|_| bad_framing())?;
+        let mut surplus = buf.len() - used;
+        buf.truncate(used);
+        while !done {
+            if buf.len() > MAX_ANSWER {
+                let e = Error::explain(
+                    ErrorType::new("AnswerTooLarge"),
+                    format!("the backend's answer exceeds {MAX_ANSWER} bytes"),
+                );
+                return Err(e.into_up());
+            }
+            let start = buf.len();
+            if buf.capacity() - start < READ_CHUNK / 2 {
+                buf.reserve(READ_CHUNK);
+            }
+            let read = tokio::time::timeout(upstream.read_timeout, conn.read_buf(&mut buf))
+                .await
+                .map_err(|_| upstream_error(ErrorType::ReadTimedout, None))?;
+            match read {
+                Ok(0) if framing.framing == Framing::UntilClose => break,
+                Ok(0) => return Err(upstream_error(ErrorType::ConnectionClosed, None)),
+                Ok(_) => {}
+                Err(e) => return Err(upstream_error(ErrorType::ReadError, Some(e))),
+            }
+            let (used, end) = framing.take(&buf[start..]).map_err(|_| bad_framing())?;
+            surplus += buf.len() - start - used;
+            buf.truncate(start + used);
+            done = end;
+        }
+        if answer.reusable && surplus == 0 {
+            upstream.release(conn);
+        }
+        let body = match answer.framing {
+            Framing::Chunked => dechunk(&buf).ok_or_else(bad_framing)?,
+            _ => buf,
+        };
+        Ok(BackendAnswer {
+            header,
+            body: Bytes::from(body),
+        })
+    }
+}
+
+/// The backend's head as the `ResponseHeader` that `exchange` reads.
+fn response_header(
+    status: u16,
+    fields: &[httparse::Header<'_>],
+    _: Framing,
+) -> Result<ResponseHeader> {
+    let mut header = ResponseHeader::build(status, Some(fields.len()))?;
+    for field in fields {
+        header.append_header(field.name.to_string(), field.value)?;
+    }
+    Ok(header)
+}
+
+/// The data of a whole chunked body (its framing already checked while it was read); the
+/// trailer fields are dropped, as Pingora's client drops them.
+fn dechunk(framed: &[u8]) -> Option<Vec<u8>> {
+    let mut data = Vec::with_capacity(framed.len());
+    let mut rest = framed;
+    loop {
+        let httparse::Status::Complete((used, size)) = httparse::parse_chunk_size(rest).ok()?
+        else {
+            return None;
+        };
+        if size == 0 {
+            return Some(data);
+        }
+        let size = usize::try_from(size).ok()?;
+        let chunk = rest.get(used..used + size)?;
+        data.extend_from_slice(chunk);
+        rest = rest.get(used + size..)?.strip_prefix(b"\r\n")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_joined_and_trailers_dropped() {
+        let framed = b"3\r\nabc\r\n1;ext=1\r\nd\r\n0\r\nX-Sum: 1\r\n\r\n";
+        assert_eq!(dechunk(framed).as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(dechunk(b"0\r\n\r\n").as_deref(), Some(&b""[..]));
+        assert_eq!(dechunk(b"3\r\nab"), None);
+        assert_eq!(dechunk(b"2\r\nabc\r\n0\r\n\r\n"), None);
+    }
+}
