@@ -94,7 +94,8 @@ pub fn answer_parts(
     request_id: &str,
     extra: &[(&'static str, String)],
 ) -> Result<(ResponseHeader, Bytes)> {
-    let mut header = ResponseHeader::build(answer.status, Some(answer.headers.len() + 2))?;
+    // No map of the fields' original case: every name here is already an `http` name.
+    let mut header = ResponseHeader::build_no_case(answer.status, Some(answer.headers.len() + 2))?;
     for (name, value) in answer.headers {
         header.append_header(name, value)?;
     }

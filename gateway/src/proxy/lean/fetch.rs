@@ -88,7 +88,8 @@ fn response_header(
     fields: &[httparse::Header<'_>],
     _: Framing,
 ) -> Result<ResponseHeader> {
-    let mut header = ResponseHeader::build(status, Some(fields.len()))?;
+    // `shape_answer` copies the fields by name: no map of their original case.
+    let mut header = ResponseHeader::build_no_case(status, Some(fields.len()))?;
     for field in fields {
         header.append_header(field.name.to_string(), field.value)?;
     }
