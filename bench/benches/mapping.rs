@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use propylon_bench::order;
 use propylon_policies::mapping::{
-    request_context, response_context, BodyTemplate, Borrowed, RequestParts,
+    parse_borrowed, request_context, response_context, BodyTemplate, Borrowed, RequestParts,
 };
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -101,7 +101,7 @@ impl Fixture {
 
     /// What the gateway does: each body parsed as a borrowed document, rendered directly.
     fn map_request_borrowed(&self) -> Vec<u8> {
-        let body: Borrowed = serde_json::from_slice(&self.order).unwrap();
+        let body = parse_borrowed(&self.order).unwrap();
         let parts = RequestParts::new(
             self.request.roots(),
             [("tenant", "acme")],
@@ -114,7 +114,7 @@ impl Fixture {
     }
 
     fn map_response_borrowed(&self) -> Vec<u8> {
-        let body: Borrowed = serde_json::from_slice(&self.answer).unwrap();
+        let body = parse_borrowed(&self.answer).unwrap();
         let ctx: Borrowed = response_context(self.response.roots(), 201, &self.headers, Some(body));
         self.response.render_json(&ctx).unwrap()
     }

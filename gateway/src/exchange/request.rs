@@ -10,7 +10,7 @@ use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 use propylon_openapi::validate::RequestValidator;
 use propylon_openapi::PathParams;
-use propylon_policies::mapping::{Borrowed, Doc, RequestParts};
+use propylon_policies::mapping::{parse_borrowed, Borrowed, Doc, RequestParts};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::{json, Value};
 
@@ -69,7 +69,7 @@ pub fn map_request(
     );
     if exchange.request_borrowed {
         // Direct paths only, no XML: the body is checked and read where it lies.
-        let json_body = match parse.then(|| serde_json::from_slice::<Borrowed>(&body)) {
+        let json_body = match parse.then(|| parse_borrowed(&body)) {
             Some(Err(e)) => return Ok(Err(Outcome::Problem(not_json(&e)))),
             parsed => parsed.and_then(std::result::Result::ok),
         };
@@ -128,7 +128,7 @@ pub fn map_request(
     finish(route, params, fwd, req, &context, rendered, facade_body)
 }
 
-fn not_json(e: &serde_json::Error) -> Problem {
+fn not_json(e: &dyn std::fmt::Display) -> Problem {
     Problem::new(ProblemKind::InvalidRequest, "the body is not valid JSON")
         .with_errors(vec![json!({"pointer": "/body", "reason": e.to_string()})])
 }

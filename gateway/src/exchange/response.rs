@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
 };
-use propylon_policies::mapping::{response_context, Borrowed, Doc, Roots};
+use propylon_policies::mapping::{parse_borrowed, response_context, Borrowed, Doc, Roots};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 
@@ -61,7 +61,7 @@ pub fn shape_answer(
         let body_json = if template.is_none() || answer.body.is_empty() {
             None
         } else {
-            match serde_json::from_slice::<Borrowed>(&answer.body) {
+            match parse_borrowed(&answer.body) {
                 Ok(v) => Some(v),
                 Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
             }

@@ -37,7 +37,7 @@ mod value;
 mod tests;
 
 pub use context::{request_context, response_context, ContextDoc, RequestParts};
-pub use doc::{Borrowed, Doc};
+pub use doc::{parse_borrowed, Borrowed, Doc, NotJson};
 pub use error::MappingError;
 pub use roots::Roots;
 pub use status::StatusMap;
