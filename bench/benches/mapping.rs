@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use propylon_bench::order;
 use propylon_policies::mapping::{
-    parse_borrowed, request_context, response_context, BodyTemplate, Borrowed, RequestParts,
+    parse_borrowed, response_context, BodyTemplate, Borrowed, RequestParts,
 };
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -61,17 +61,21 @@ impl Fixture {
         }
     }
 
-    fn request_ctx(&self) -> Value {
-        let body: Value = serde_json::from_slice(&self.order).unwrap();
-        request_context(
+    fn request_parts(&self) -> RequestParts<'_> {
+        RequestParts::new(
             self.request.roots(),
+            self.request.header_names(),
             [("tenant", "acme")],
             Some("dry_run=false"),
             &self.headers,
-            Some(body),
-            Some(self.claims.clone()),
             Some("web-shop"),
         )
+    }
+
+    fn request_ctx(&self) -> Value {
+        let body: Value = serde_json::from_slice(&self.order).unwrap();
+        self.request_parts()
+            .context(Some(body), Some(self.claims.clone()))
     }
 
     fn response_ctx(&self) -> Value {
@@ -102,13 +106,7 @@ impl Fixture {
     /// What the gateway does: each body parsed as a borrowed document, rendered directly.
     fn map_request_borrowed(&self) -> Vec<u8> {
         let body = parse_borrowed(&self.order).unwrap();
-        let parts = RequestParts::new(
-            self.request.roots(),
-            [("tenant", "acme")],
-            Some("dry_run=false"),
-            &self.headers,
-            Some("web-shop"),
-        );
+        let parts = self.request_parts();
         let ctx = parts.context(Some(body), Some(Borrowed::from(&self.claims)));
         self.request.render_json(&ctx).unwrap()
     }

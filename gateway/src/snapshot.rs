@@ -10,7 +10,7 @@ use propylon_openapi::validate::RequestValidator;
 use propylon_openapi::{PathTemplate, RouteTable};
 use propylon_policies::auth::{ApiKeys, JwtVerifier, KeySet, TokenCache};
 use propylon_policies::limits::Limit;
-use propylon_policies::mapping::{BodyTemplate, Roots, StatusMap, ValueTemplate};
+use propylon_policies::mapping::{BodyTemplate, HeaderNames, Roots, StatusMap, ValueTemplate};
 use propylon_policies::retry::RetryPolicy;
 use propylon_policies::xml::XmlShape;
 use std::collections::HashMap;
@@ -164,6 +164,8 @@ pub struct FacadeRoute {
     pub response: ResponseEdits,
     /// Which parts of the request context the operation's templates read.
     pub roots: Roots,
+    /// Which request headers they read.
+    pub header_names: HeaderNames,
     /// The spec's `security` for this operation.
     pub security: Security,
     /// The operation's own limit (`quotas:` on the operation), instead of the consumer's tier.

@@ -280,6 +280,8 @@ fn compile_operation(
     let mut roots = edits::roots(&headers, &query);
     let exchange = exchange::compile(ctx, key, op, validator.as_ref(), backend_xml, &mut roots)
         .map(|ex| exchange::choose_documents(ex, &headers, &query, &response));
+    let request_body = exchange.as_ref().and_then(|ex| ex.request_body.as_ref());
+    let header_names = edits::header_names(&headers, &query, request_body);
     Some(FacadeRoute {
         api: api.name.clone(),
         operation_id: spec_op.operation_id.clone(),
@@ -292,6 +294,7 @@ fn compile_operation(
         exchange,
         response,
         roots,
+        header_names,
         security: security?,
         limit,
         jobs,

@@ -4,7 +4,7 @@ use super::compile::Ctx;
 use super::raw::{RawFieldMap, RawResponseMap};
 use crate::snapshot::{HeaderEdits, QueryEdits, ResponseEdits};
 use http::header::HeaderName;
-use propylon_policies::mapping::{Roots, StatusMap, ValueTemplate};
+use propylon_policies::mapping::{BodyTemplate, HeaderNames, Roots, StatusMap, ValueTemplate};
 
 const HEADER_HELP: &str = "header names are tokens (letters, digits, `-`)";
 
@@ -101,6 +101,27 @@ pub(super) fn response(
         status,
         headers: headers(ctx, &format!("{key}.headers"), raw.headers.as_ref()),
     }
+}
+
+/// The request headers read by name by the request's templates (see `HeaderNames`).
+pub(super) fn header_names(
+    headers: &HeaderEdits,
+    query: &QueryEdits,
+    body: Option<&BodyTemplate>,
+) -> HeaderNames {
+    let mut names = HeaderNames::default();
+    let values = headers
+        .set
+        .iter()
+        .map(|(_, t)| t)
+        .chain(query.set.iter().map(|(_, t)| t));
+    for t in values {
+        names.union(t.header_names());
+    }
+    if let Some(t) = body {
+        names.union(t.header_names());
+    }
+    names
 }
 
 /// The context parts read by the request's header and query templates.

@@ -62,6 +62,7 @@ pub fn map_request(
         && (super::is_json(content_type) || exchange.validate_body || route.roots.body);
     let parts = RequestParts::new(
         route.roots,
+        &route.header_names,
         params.iter(),
         req.uri.query(),
         &req.headers,

@@ -32,7 +32,7 @@ use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use propylon_openapi::{PathParams, RouteLookup};
-use propylon_policies::mapping::{request_context, response_context, Roots};
+use propylon_policies::mapping::{response_context, RequestParts, Roots};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 use std::sync::Arc;
@@ -470,15 +470,15 @@ impl ProxyHttp for FacadeProxy {
             Value::Null
         } else {
             let req = session.req_header();
-            request_context(
+            RequestParts::new(
                 route.roots,
+                &route.header_names,
                 ctx.params.iter(),
                 req.uri.query(),
                 &req.headers,
-                None,
-                ctx.caller().claims_for(route.roots),
                 Some(ctx.consumer.as_str()),
             )
+            .context(None, ctx.caller().claims_for(route.roots))
         };
         upstream::rewrite(route, &ctx.params, upstream_request, &context, fwd)
     }

@@ -4,7 +4,7 @@
 use super::error::{child_pointer, MappingError};
 use super::node::{Each, Field, Lit, Node};
 use super::path::JsonPath;
-use super::roots::{Roots, ROOT_NAMES};
+use super::roots::{HeaderNames, Roots, ROOT_NAMES};
 use serde_json::{Map, Value};
 
 const DIRECTIVES: [&str; 5] = ["$path", "$default", "$each", "$to", "$literal"];
@@ -15,6 +15,7 @@ const DIRECTIVES: [&str; 5] = ["$path", "$default", "$each", "$to", "$literal"];
 pub(crate) struct Compiler {
     pub(crate) errors: Vec<MappingError>,
     pub(crate) roots: Roots,
+    pub(crate) headers: HeaderNames,
     pub(crate) engine: bool,
 }
 
@@ -85,8 +86,15 @@ impl Compiler {
                     ));
                     return None;
                 }
+                Some("headers") => match path.member_below_root() {
+                    Some(name) => self.headers.add(name),
+                    None => self.headers = HeaderNames::All,
+                },
                 Some(_) => {}
-                None => self.roots = Roots::ALL,
+                None => {
+                    self.roots = Roots::ALL;
+                    self.headers = HeaderNames::All;
+                }
             }
         }
         Some(path)

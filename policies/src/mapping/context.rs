@@ -2,7 +2,7 @@
 //! built: no header map or query decoding for a template that reads only the body.
 
 use super::doc::{Borrowed, Doc};
-use super::roots::Roots;
+use super::roots::{HeaderNames, Roots};
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
@@ -54,10 +54,12 @@ pub struct RequestParts<'r> {
 }
 
 impl<'r> RequestParts<'r> {
-    /// Keeps only the parts in `roots`. The query is percent-decoded (`+` is a space), a
-    /// repeated name keeping its first value; repeated headers are joined with `", "`.
+    /// Keeps only the parts in `roots`, and of the headers those in `headers`. The query is
+    /// percent-decoded (`+` is a space), a repeated name keeping its first value; repeated
+    /// headers are joined with `", "`.
     pub fn new(
         roots: Roots,
+        header_names: &HeaderNames,
         path_params: impl IntoIterator<Item = (&'r str, &'r str)>,
         raw_query: Option<&'r str>,
         headers: &'r HeaderMap,
@@ -76,7 +78,7 @@ impl<'r> RequestParts<'r> {
                 Vec::new()
             },
             headers: if roots.headers {
-                header_pairs(headers)
+                header_pairs(headers, header_names)
             } else {
                 Vec::new()
             },
@@ -117,19 +119,6 @@ impl<'r> RequestParts<'r> {
     }
 }
 
-/// [`RequestParts::context`] as serde_json's `Value`, for callers without a parsed body.
-pub fn request_context<'r>(
-    roots: Roots,
-    path_params: impl IntoIterator<Item = (&'r str, &'r str)>,
-    raw_query: Option<&'r str>,
-    headers: &'r HeaderMap,
-    body: Option<Value>,
-    claims: Option<Value>,
-    consumer: Option<&'r str>,
-) -> Value {
-    RequestParts::new(roots, path_params, raw_query, headers, consumer).context(body, claims)
-}
-
 /// Builds the response context `{body, status, headers}`, keeping only the parts in `roots`.
 pub fn response_context<'c, D: ContextDoc<'c>>(
     roots: Roots,
@@ -143,7 +132,7 @@ pub fn response_context<'c, D: ContextDoc<'c>>(
         ctx.push(("status", D::number(status)));
     }
     if roots.headers {
-        let members = header_pairs(headers)
+        let members = header_pairs(headers, &HeaderNames::All)
             .into_iter()
             .map(|(k, v)| (k, D::text(v)));
         ctx.push(("headers", D::object(members.collect())));
@@ -178,11 +167,11 @@ fn decode(s: &str) -> Cow<'_, str> {
     Cow::Owned(percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
 }
 
-/// Header names (already lower-case) with their values; values that are not UTF-8 are
-/// decoded lossily rather than dropped.
-fn header_pairs(headers: &HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
-    let mut out = Vec::with_capacity(headers.keys_len());
-    for name in headers.keys() {
+/// The `wanted` header names (already lower-case) with their values; values that are not
+/// UTF-8 are decoded lossily rather than dropped.
+fn header_pairs<'h>(headers: &'h HeaderMap, wanted: &HeaderNames) -> Vec<(&'h str, Cow<'h, str>)> {
+    let mut out = Vec::new();
+    for name in headers.keys().filter(|n| wanted.wants(n.as_str())) {
         let mut values = headers.get_all(name).iter();
         let first = values
             .next()
@@ -202,6 +191,29 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The request context as serde_json's `Value`.
+    #[allow(clippy::too_many_arguments)]
+    fn request_context<'r>(
+        roots: Roots,
+        header_names: &HeaderNames,
+        path_params: impl IntoIterator<Item = (&'r str, &'r str)>,
+        raw_query: Option<&'r str>,
+        headers: &'r HeaderMap,
+        body: Option<Value>,
+        claims: Option<Value>,
+        consumer: Option<&'r str>,
+    ) -> Value {
+        RequestParts::new(
+            roots,
+            header_names,
+            path_params,
+            raw_query,
+            headers,
+            consumer,
+        )
+        .context(body, claims)
+    }
     use http::HeaderValue;
     use serde_json::json;
 
@@ -216,6 +228,7 @@ mod tests {
     fn all_request(query: Option<&str>) -> Value {
         request_context(
             Roots::ALL,
+            &HeaderNames::All,
             [("id", "42")],
             query,
             &headers(),
@@ -250,6 +263,7 @@ mod tests {
         };
         let ctx = request_context(
             roots,
+            &HeaderNames::All,
             [("id", "42")],
             None,
             &headers(),
@@ -262,15 +276,43 @@ mod tests {
 
     #[test]
     fn absent_parts_are_left_out() {
-        let ctx = request_context(Roots::ALL, [], None, &HeaderMap::new(), None, None, None);
+        let ctx = request_context(
+            Roots::ALL,
+            &HeaderNames::All,
+            [],
+            None,
+            &HeaderMap::new(),
+            None,
+            None,
+            None,
+        );
         assert_eq!(ctx, json!({"path": {}, "query": {}, "headers": {}}));
+    }
+
+    #[test]
+    fn only_the_headers_read_by_name_are_kept() {
+        let h = headers();
+        let roots = Roots {
+            headers: true,
+            ..Roots::default()
+        };
+        let wanted = HeaderNames::Only(vec!["accept".into()]);
+        let ctx = request_context(roots, &wanted, [], None, &h, None, None, None);
+        assert_eq!(ctx, json!({"headers": {"accept": "a/b, c/d"}}));
     }
 
     #[test]
     fn a_borrowed_context_holds_the_same_document() {
         let h = headers();
         let query = Some("q=a%20b+c&x=1&q=second");
-        let parts = RequestParts::new(Roots::ALL, [("id", "42")], query, &h, Some("c"));
+        let parts = RequestParts::new(
+            Roots::ALL,
+            &HeaderNames::All,
+            [("id", "42")],
+            query,
+            &h,
+            Some("c"),
+        );
         let body: Borrowed = serde_json::from_str(r#"{"a":[1,"x"]}"#).unwrap();
         let claims = json!({"sub": "u1"});
         let borrowed = parts.context(Some(body), Some(Borrowed::from(&claims)));

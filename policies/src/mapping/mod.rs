@@ -36,10 +36,10 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use context::{request_context, response_context, ContextDoc, RequestParts};
+pub use context::{response_context, ContextDoc, RequestParts};
 pub use doc::{parse_borrowed, Borrowed, Doc, NotJson};
 pub use error::MappingError;
-pub use roots::Roots;
+pub use roots::{HeaderNames, Roots};
 pub use status::StatusMap;
 pub use template::BodyTemplate;
 pub use value::ValueTemplate;

@@ -94,6 +94,18 @@ impl JsonPath {
         self.root.as_deref()
     }
 
+    /// For `$.headers.x-tenant` (a root, then a name): that name. `None` when the path may
+    /// read any member below its root (`$.headers`, `$.headers.*`, an engine path).
+    pub(crate) fn member_below_root(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Definite(steps) | Kind::Wildcard(steps) => match steps.get(1) {
+                Some(Step::Key(name)) => Some(name),
+                _ => None,
+            },
+            Kind::Engine(_) => None,
+        }
+    }
+
     /// True when the jsonpath-rust engine evaluates this path: it reads only serde_json's
     /// `Value`, so a template with such a path is never given a borrowed document.
     pub(crate) fn needs_engine(&self) -> bool {
@@ -255,6 +267,21 @@ mod tests {
                 _ => panic!("{path} is not a wildcard path"),
             }
         }
+    }
+
+    #[test]
+    fn the_member_below_the_root_is_known_for_direct_paths() {
+        let below = |p: &str| {
+            JsonPath::compile(p)
+                .unwrap()
+                .member_below_root()
+                .map(String::from)
+        };
+        assert_eq!(below("$.headers.x-tenant").as_deref(), Some("x-tenant"));
+        assert_eq!(below("$['headers']['accept']").as_deref(), Some("accept"));
+        assert_eq!(below("$.headers"), None);
+        assert_eq!(below("$.headers.*"), None);
+        assert_eq!(below("$.headers[?@ == 'a']"), None);
     }
 
     #[test]

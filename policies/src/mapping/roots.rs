@@ -59,9 +59,68 @@ impl Roots {
     }
 }
 
+/// The request headers a template reads by name (`$.headers.x-tenant`), so the context holds
+/// only those: a bearer token or a cookie is not copied for a template that reads a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderNames {
+    Only(Vec<String>),
+    /// `$.headers`, `$.headers.*`, `$..x`: any of them.
+    All,
+}
+
+impl Default for HeaderNames {
+    fn default() -> Self {
+        HeaderNames::Only(Vec::new())
+    }
+}
+
+impl HeaderNames {
+    /// Adds `name` (lower-case, as the context's names are).
+    pub(crate) fn add(&mut self, name: &str) {
+        if let HeaderNames::Only(names) = self {
+            let name = name.to_ascii_lowercase();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+
+    /// The names read by either `self` or `other`.
+    pub fn union(&mut self, other: &HeaderNames) {
+        match other {
+            HeaderNames::All => *self = HeaderNames::All,
+            HeaderNames::Only(names) => names.iter().for_each(|n| self.add(n)),
+        }
+    }
+
+    /// Whether the context keeps the header `name` (lower-case).
+    pub fn wants(&self, name: &str) -> bool {
+        match self {
+            HeaderNames::All => true,
+            HeaderNames::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_names_union_and_wants() {
+        let mut names = HeaderNames::default();
+        names.add("X-Tenant");
+        names.union(&HeaderNames::Only(vec!["accept".into(), "x-tenant".into()]));
+        assert_eq!(
+            names,
+            HeaderNames::Only(vec!["x-tenant".into(), "accept".into()])
+        );
+        assert!(names.wants("x-tenant") && !names.wants("authorization"));
+        names.union(&HeaderNames::All);
+        assert!(names.wants("authorization"));
+        names.add("x");
+        assert_eq!(names, HeaderNames::All);
+    }
 
     #[test]
     fn mark_sets_only_the_named_part() {

@@ -4,7 +4,7 @@ use super::compile::{Compiler, Scope};
 use super::doc::Doc;
 use super::error::MappingError;
 use super::node::Node;
-use super::roots::Roots;
+use super::roots::{HeaderNames, Roots};
 use serde_json::Value;
 
 /// A body template, compiled once at config load and rendered per request.
@@ -12,6 +12,7 @@ use serde_json::Value;
 pub struct BodyTemplate {
     node: Node,
     roots: Roots,
+    headers: HeaderNames,
     engine: bool,
 }
 
@@ -25,6 +26,7 @@ impl BodyTemplate {
             Some(node) if compiler.errors.is_empty() => Ok(BodyTemplate {
                 node,
                 roots: compiler.roots,
+                headers: compiler.headers,
                 engine: compiler.engine,
             }),
             _ => Err(compiler.errors),
@@ -46,6 +48,11 @@ impl BodyTemplate {
     /// The context parts this template reads.
     pub fn roots(&self) -> Roots {
         self.roots
+    }
+
+    /// The headers this template reads, by name.
+    pub fn header_names(&self) -> &HeaderNames {
+        &self.headers
     }
 
     /// True when every path is direct (names, indexes, `[*]`), so the template may read a

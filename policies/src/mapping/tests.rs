@@ -36,6 +36,25 @@ fn render(template: Value, ctx: &Value) -> Option<Value> {
 }
 
 #[test]
+fn templates_name_the_headers_they_read() {
+    let by_name = json!({"t": "$.headers.x-tenant", "a": "$.headers['accept']", "b": "$.body.x"});
+    assert_eq!(
+        BodyTemplate::compile(&by_name).unwrap().header_names(),
+        &HeaderNames::Only(vec!["x-tenant".into(), "accept".into()])
+    );
+    for any in [
+        json!({"h": "$.headers"}),
+        json!({"h": "$..x"}),
+        json!({"h": "$.headers.*"}),
+    ] {
+        let names = BodyTemplate::compile(&any).unwrap().header_names().clone();
+        assert_eq!(names, HeaderNames::All, "{any}");
+    }
+    let value = ValueTemplate::compile("$.headers.x-b").unwrap();
+    assert_eq!(value.header_names(), &HeaderNames::Only(vec!["x-b".into()]));
+}
+
+#[test]
 fn engine_paths_keep_serde_values() {
     let engine = json!({"all": "$..sku", "big": "$.body.items[?@.qty > 2]"});
     assert!(!BodyTemplate::compile(&engine).unwrap().reads_borrowed());
@@ -324,15 +343,16 @@ fn design_get_customer() {
             ..Roots::default()
         }
     );
-    let ctx = request_context(
+    let no_headers = HeaderMap::new();
+    let parts = RequestParts::new(
         request.roots(),
+        request.header_names(),
         [("id", "c-17")],
         Some("verbose=1"),
-        &HeaderMap::new(),
-        None,
-        None,
+        &no_headers,
         None,
     );
+    let ctx: Value = parts.context(None, None);
     assert_eq!(request.render(&ctx), Some(json!({"CustId": "c-17"})));
 
     let response = BodyTemplate::compile(&json!({
@@ -360,14 +380,17 @@ fn design_create_order() {
     .unwrap();
     let mut headers = HeaderMap::new();
     headers.insert("x-tenant", HeaderValue::from_static("acme"));
-    let ctx = request_context(
+    let parts = RequestParts::new(
         template.roots(),
+        template.header_names(),
         [],
         None,
         &headers,
+        Some("web"),
+    );
+    let ctx: Value = parts.context(
         Some(json!({"items": [{"sku": "P-1", "qty": 2}, {"sku": "P-2"}]})),
         Some(json!({"sub": "user-7", "scope": "orders"})),
-        Some("web"),
     );
     assert!(ctx.get("headers").is_none(), "headers were not asked for");
     assert_eq!(

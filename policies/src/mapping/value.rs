@@ -4,7 +4,7 @@ use super::compile::{Compiler, Scope};
 use super::doc::Doc;
 use super::error::MappingError;
 use super::path::JsonPath;
-use super::roots::Roots;
+use super::roots::{HeaderNames, Roots};
 use serde_json::Value;
 
 /// A header or query value template.
@@ -12,6 +12,7 @@ use serde_json::Value;
 pub struct ValueTemplate {
     kind: Kind,
     roots: Roots,
+    headers: HeaderNames,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +32,7 @@ impl ValueTemplate {
             Some(path) => Ok(ValueTemplate {
                 kind: Kind::Path(path),
                 roots: compiler.roots,
+                headers: compiler.headers,
             }),
             None => Err(compiler.errors.into_iter().next().unwrap_or_else(|| {
                 MappingError::new("", format!("`{text}` is not a valid JSONPath"))
@@ -43,6 +45,7 @@ impl ValueTemplate {
         ValueTemplate {
             kind: Kind::Literal(text.to_string()),
             roots: Roots::default(),
+            headers: HeaderNames::default(),
         }
     }
 
@@ -63,6 +66,11 @@ impl ValueTemplate {
     /// The context parts this value reads.
     pub fn roots(&self) -> Roots {
         self.roots
+    }
+
+    /// The headers this value reads, by name.
+    pub fn header_names(&self) -> &HeaderNames {
+        &self.headers
     }
 
     /// True when the value may read a [`Borrowed`](super::Borrowed) document (see
