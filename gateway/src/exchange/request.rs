@@ -8,7 +8,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use pingora_error::Result;
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
-use propylon_openapi::validate::RequestValidator;
+use propylon_openapi::validate::{FieldError, RequestValidator};
 use propylon_openapi::PathParams;
 use propylon_policies::mapping::{parse_borrowed, Borrowed, Doc, RequestParts};
 use propylon_policies::{Problem, ProblemKind};
@@ -70,16 +70,13 @@ pub fn map_request(
     );
     if exchange.request_borrowed {
         // Direct paths only, no XML: the body is checked and read where it lies.
-        let json_body = match parse.then(|| parse_borrowed(&body)) {
-            Some(Err(e)) => return Ok(Err(Outcome::Problem(not_json(&e)))),
-            parsed => parsed.and_then(std::result::Result::ok),
+        let read = checked_body(route, exchange, parse, &body, parse_borrowed, |v, doc| {
+            v.validate_borrowed_body(doc)
+        });
+        let json_body = match read {
+            Ok(json_body) => json_body,
+            Err(problem) => return Ok(Err(Outcome::Problem(*problem))),
         };
-        if let Some(validator) = route.validator.as_ref().filter(|_| exchange.validate_body) {
-            let errors = validator.validate_borrowed_body(json_body.as_ref());
-            if !errors.is_empty() {
-                return Ok(Err(Outcome::Problem(invalid(errors))));
-            }
-        }
         let claims = caller
             .claims
             .filter(|_| route.roots.claims)
@@ -88,16 +85,18 @@ pub fn map_request(
         let rendered = json_body_for(exchange, &context, body.clone());
         return finish(route, params, fwd, req, &context, rendered, facade_body);
     }
-    let json_body = match parse.then(|| serde_json::from_slice::<Value>(&body)) {
-        Some(Err(e)) => return Ok(Err(Outcome::Problem(not_json(&e)))),
-        parsed => parsed.and_then(std::result::Result::ok),
+    let read = checked_body(
+        route,
+        exchange,
+        parse,
+        &body,
+        serde_json::from_slice,
+        |v, doc| v.validate_body(doc),
+    );
+    let json_body: Option<Value> = match read {
+        Ok(json_body) => json_body,
+        Err(problem) => return Ok(Err(Outcome::Problem(*problem))),
     };
-    if let Some(validator) = route.validator.as_ref().filter(|_| exchange.validate_body) {
-        let errors = validator.validate_body(json_body.as_ref());
-        if !errors.is_empty() {
-            return Ok(Err(Outcome::Problem(invalid(errors))));
-        }
-    }
     // The parsed body moves into the template's context; it is kept aside only for an XML
     // backend without a body template (the facade body converted as it is).
     let (context_body, xml_source) =
@@ -129,9 +128,31 @@ pub fn map_request(
     finish(route, params, fwd, req, &context, rendered, facade_body)
 }
 
-fn not_json(e: &dyn std::fmt::Display) -> Problem {
-    Problem::new(ProblemKind::InvalidRequest, "the body is not valid JSON")
-        .with_errors(vec![json!({"pointer": "/body", "reason": e.to_string()})])
+/// The body as a document (`read`, when `parse`), checked against the operation's schema when
+/// it validates bodies; or the 400 that says why not.
+fn checked_body<'b, D, E: std::fmt::Display>(
+    route: &FacadeRoute,
+    exchange: &BufferedExchange,
+    parse: bool,
+    body: &'b [u8],
+    read: impl FnOnce(&'b [u8]) -> std::result::Result<D, E>,
+    validate: impl FnOnce(&RequestValidator, Option<&D>) -> Vec<FieldError>,
+) -> std::result::Result<Option<D>, Box<Problem>> {
+    let doc = match parse.then(|| read(body)) {
+        Some(Err(e)) => {
+            let reason = json!({"pointer": "/body", "reason": e.to_string()});
+            let problem = Problem::new(ProblemKind::InvalidRequest, "the body is not valid JSON");
+            return Err(Box::new(problem.with_errors(vec![reason])));
+        }
+        parsed => parsed.and_then(std::result::Result::ok),
+    };
+    if let Some(validator) = route.validator.as_ref().filter(|_| exchange.validate_body) {
+        let errors = validate(validator, doc.as_ref());
+        if !errors.is_empty() {
+            return Err(Box::new(invalid(errors)));
+        }
+    }
+    Ok(doc)
 }
 
 /// The backend's JSON body: the template rendered over `context`, or the client's body.
@@ -207,7 +228,7 @@ pub fn media_type_problem(
 }
 
 /// A 400 listing each failing field by JSON pointer.
-pub fn invalid(errors: Vec<propylon_openapi::validate::FieldError>) -> Problem {
+pub fn invalid(errors: Vec<FieldError>) -> Problem {
     let count = errors.len();
     let list = errors
         .into_iter()
