@@ -1,10 +1,10 @@
 //! Request and response mapping: the `request` / `response` blocks of an operation.
 //!
 //! Templates are compiled once at config load ([`BodyTemplate`], [`ValueTemplate`],
-//! [`StatusMap`]) and rendered per request over a context built by [`request_context`] or
-//! [`response_context`]. A string starting with `$` is a JSONPath over that context; any other
-//! string is a literal. A field whose path finds nothing is left out unless `$default` gives
-//! a value.
+//! [`StatusMap`]) and rendered per request over a context built by [`RequestParts::context`]
+//! or [`response_context`], as serde_json's `Value` or as a [`Borrowed`] document (see
+//! [`Doc`]). A string starting with `$` is a JSONPath over that context; any other string is a
+//! literal. A field whose path finds nothing is left out unless `$default` gives a value.
 //!
 //! The template language, as admins write it in YAML:
 //! - `"$.body.x"`: a JSONPath. Names, `['quoted name']` and `[index]` make a *definite* path,

@@ -1,7 +1,7 @@
 //! Which top-level parts of the context a template reads, so the gateway builds only those
 //! (no header map, no body parse when nothing asks for them).
 
-/// The top-level context keys read by a template. `request_context` / `response_context`
+/// The top-level context keys read by a template. `RequestParts::context` / `response_context`
 /// build only the parts set here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Roots {

@@ -74,6 +74,7 @@ enum Decision {
 
 pub struct LeanPath {
     state: Arc<GatewayState>,
+    /// For admission's JWKS fetches; backend calls use `pool`.
     client: Arc<BackendClient>,
     pool: UpstreamPool,
     /// How long a client may take to send the rest of a request head.
