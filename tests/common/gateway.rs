@@ -86,6 +86,13 @@ impl Gateway {
             .map(|r| r.status == 200)
             .unwrap_or(false);
             if healthy && TcpStream::connect_timeout(&self.listen, Duration::from_secs(1)).is_ok() {
+                // Pingora retries a listen address in use: what accepted was someone else.
+                let log = self.log();
+                assert!(
+                    !log.contains(" is in use"),
+                    "the gateway's listen port {} was taken by another server; log:\n{log}",
+                    self.listen
+                );
                 return;
             }
             if Instant::now() >= deadline {

@@ -196,21 +196,45 @@ pub fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
 // Ports
 // ---------------------------------------------------------------------------------------
 
-/// A free loopback port: bound to 127.0.0.1:0, then dropped. Never hands out the same port
-/// twice within this test process.
+/// A free loopback port for a gateway to listen on, below the kernel's ephemeral range: the
+/// test backends bind `127.0.0.1:0` and every outgoing connection takes an ephemeral port, so
+/// a port from that range, free when checked, could be taken before the gateway binds it
+/// (the gateway then retries while the test talks to someone else's server). Never hands out
+/// the same port twice within this test process.
 pub fn free_port() -> u16 {
     static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    static NEXT: OnceLock<Mutex<u16>> = OnceLock::new();
     let given = GIVEN.get_or_init(|| Mutex::new(HashSet::new()));
-    for _ in 0..100 {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local_addr").port();
-        drop(listener);
+    let (low, high) = below_ephemeral_range();
+    // Each test process starts at its own place in the range (test binaries run one after
+    // another, but a port may linger in TIME_WAIT from the one before).
+    let next = NEXT.get_or_init(|| {
+        let spread = u32::from(high - low);
+        Mutex::new(low + u16::try_from(std::process::id() % spread).unwrap_or(0))
+    });
+    for _ in 0..2000 {
+        let port = {
+            let mut next = next.lock().unwrap_or_else(|e| e.into_inner());
+            let port = *next;
+            *next = if port + 1 >= high { low } else { port + 1 };
+            port
+        };
         let mut given = given.lock().unwrap_or_else(|e| e.into_inner());
-        if given.insert(port) {
+        if given.insert(port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
-    panic!("could not find a free port in 100 tries");
+    panic!("could not find a free port below the ephemeral range in 2000 tries");
+}
+
+/// Ports `[low, high)` under the kernel's ephemeral range (`ip_local_port_range`, 32768 by
+/// default), above the well-known and registered services most machines run.
+fn below_ephemeral_range() -> (u16, u16) {
+    let first_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    (20000.min(first_ephemeral / 2), first_ephemeral)
 }
 
 /// A URL on a loopback port that was bound and then released: connecting is refused.
