@@ -34,15 +34,8 @@ pub async fn prepare(
         Ok(body) => body,
         Err(problem) => return Ok(Err(Outcome::Problem(problem))),
     };
-    map_request(
-        route,
-        exchange,
-        params,
-        caller,
-        fwd,
-        session.req_header(),
-        body,
-    )
+    let facade = session.req_header().clone();
+    map_request(route, exchange, params, caller, fwd, facade, body)
 }
 
 /// Checks a whole facade request and maps it for the backend: live (from `prepare`) and
@@ -53,7 +46,7 @@ pub fn map_request(
     params: &PathParams,
     caller: &Caller<'_>,
     fwd: Forwarding<'_>,
-    req: &RequestHeader,
+    req: RequestHeader,
     body: Bytes,
 ) -> Result<std::result::Result<Prepared, Outcome>> {
     let facade_body = body.clone();
@@ -83,7 +76,8 @@ pub fn map_request(
             .map(Borrowed::from);
         let context = parts.context(json_body, claims);
         let rendered = json_body_for(exchange, &context, body.clone());
-        return finish(route, params, fwd, req, &context, rendered, facade_body);
+        let edits = upstream::render(route, params, &req, &context);
+        return finish(route, fwd, req, edits, rendered, facade_body);
     }
     let read = checked_body(
         route,
@@ -125,7 +119,8 @@ pub fn map_request(
         }
         None => json_body_for(exchange, &context, body),
     };
-    finish(route, params, fwd, req, &context, rendered, facade_body)
+    let edits = upstream::render(route, params, &req, &context);
+    finish(route, fwd, req, edits, rendered, facade_body)
 }
 
 /// The body as a document (`read`, when `parse`), checked against the operation's schema when
@@ -172,19 +167,18 @@ fn json_body_for<D: Doc>(
     }
 }
 
-/// The backend's head (method, target, edited headers, framing) around `rendered`.
-fn finish<D: Doc>(
+/// The backend's head (the client's, with the method, target and header `edits`, and the
+/// framing) around `rendered`.
+fn finish(
     route: &FacadeRoute,
-    params: &PathParams,
     fwd: Forwarding<'_>,
-    req: &RequestHeader,
-    context: &D,
+    mut header: RequestHeader,
+    edits: upstream::Rendered,
     rendered: (Bytes, Option<&'static str>),
     facade_body: Bytes,
 ) -> Result<std::result::Result<Prepared, Outcome>> {
     let (body, content_type) = rendered;
-    let mut header = req.clone();
-    upstream::rewrite(route, params, &mut header, context, fwd)?;
+    upstream::apply(route, &mut header, edits, fwd)?;
     header.remove_header(&TRANSFER_ENCODING);
     if let Some(ct) = content_type {
         header.insert_header(CONTENT_TYPE, ct)?;

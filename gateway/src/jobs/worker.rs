@@ -225,7 +225,7 @@ async fn deliver(
         &params,
         &caller,
         fwd,
-        &header,
+        header,
         Bytes::from(request.body.clone()),
     ) {
         Ok(Ok(prepared)) => prepared,

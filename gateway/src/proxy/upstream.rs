@@ -42,16 +42,53 @@ pub fn rewrite<D: Doc>(
     context: &D,
     fwd: Forwarding<'_>,
 ) -> Result<()> {
-    if let Some(method) = &route.method {
-        request.set_method(method.clone());
-    }
-    if let Some(target) = target(
+    let rendered = render(route, params, request, context);
+    apply(route, request, rendered, fwd)
+}
+
+/// What the route's templates make of a request: its target, and the value of each header
+/// `set` (`None`: the header is removed). Rendered from the context, which borrows the
+/// request, before the request is changed.
+pub struct Rendered {
+    target: Option<String>,
+    set: Vec<Option<HeaderValue>>,
+}
+
+pub fn render<D: Doc>(
+    route: &FacadeRoute,
+    params: &PathParams,
+    request: &RequestHeader,
+    context: &D,
+) -> Rendered {
+    let target = target(
         route,
         params,
         request.uri.path(),
         request.uri.query(),
         context,
-    ) {
+    );
+    let set = route.headers.set.iter().map(|(_, template)| {
+        template
+            .render_string(context)
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+    });
+    Rendered {
+        target,
+        set: set.collect(),
+    }
+}
+
+/// Applies the route's method, `rendered`, its header edits and the forwarding fields.
+pub fn apply(
+    route: &FacadeRoute,
+    request: &mut RequestHeader,
+    rendered: Rendered,
+    fwd: Forwarding<'_>,
+) -> Result<()> {
+    if let Some(method) = &route.method {
+        request.set_method(method.clone());
+    }
+    if let Some(target) = rendered.target {
         let uri = http::Uri::builder()
             .path_and_query(target)
             .build()
@@ -67,11 +104,8 @@ pub fn rewrite<D: Doc>(
             request.insert_header(to.clone(), value)?;
         }
     }
-    for (name, template) in &headers.set {
-        match template
-            .render_string(context)
-            .and_then(|v| HeaderValue::from_str(&v).ok())
-        {
+    for ((name, _), value) in headers.set.iter().zip(rendered.set) {
+        match value {
             Some(value) => request.insert_header(name.clone(), value)?,
             None => {
                 request.remove_header(name);

@@ -40,7 +40,7 @@ impl Call<'_> {
         };
         let body = Bytes::copy_from_slice(body);
         let mapped =
-            exchange::map_request(self.route, exchange, params, &caller, fwd, &facade, body);
+            exchange::map_request(self.route, exchange, params, &caller, fwd, facade, body);
         let prepared = match mapped {
             Ok(Ok(prepared)) => prepared,
             Ok(Err(Outcome::Problem(problem))) => {
