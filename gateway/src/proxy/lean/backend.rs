@@ -171,6 +171,29 @@ impl Body {
         }
     }
 
+    /// Reads the body's next bytes from `conn`, appended to `buf`: how many of them belong to
+    /// the body (the rest is past its end), and whether it is complete. A close-delimited body
+    /// ends with the connection; any other closing first is an error, as is a broken chunk.
+    pub async fn read_more(
+        &mut self,
+        conn: &mut TcpStream,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(usize, bool), Box<Error>> {
+        let start = buf.len();
+        let read = tokio::time::timeout(timeout, conn.read_buf(buf))
+            .await
+            .map_err(|_| upstream_error(ErrorType::ReadTimedout, None))?;
+        match read {
+            Ok(0) if self.framing == Framing::UntilClose => Ok((0, true)),
+            Ok(0) => Err(upstream_error(ErrorType::ConnectionClosed, None)),
+            Ok(_) => self.take(&buf[start..]).map_err(|_| {
+                Error::explain(ErrorType::InvalidHTTPHeader, "bad chunked framing").into_up()
+            }),
+            Err(e) => Err(upstream_error(ErrorType::ReadError, Some(e))),
+        }
+    }
+
     /// How many of `bytes` belong to the body, and whether it is complete with them.
     pub fn take(&mut self, bytes: &[u8]) -> Result<(usize, bool), framing::BadChunk> {
         Ok(match self.framing {

@@ -4,7 +4,7 @@
 //! `exchange::shape_answer` shapes. It does what `BackendClient::call` does on the full path,
 //! without a Pingora client session per call.
 
-use super::backend::{upstream_error, Body, Upstream};
+use super::backend::{Body, Upstream};
 use super::framing::Framing;
 use super::head;
 use super::{Call, READ_CHUNK};
@@ -15,7 +15,6 @@ use http::Method;
 use pingora_core::protocols::http::v1::client::http_req_header_to_wire;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
-use tokio::io::AsyncReadExt;
 
 impl Call<'_> {
     pub(super) async fn fetch(&self, header: &RequestHeader, body: &[u8]) -> Result<BackendAnswer> {
@@ -54,16 +53,8 @@ impl Call<'_> {
             if buf.capacity() - start < READ_CHUNK / 2 {
                 buf.reserve(READ_CHUNK);
             }
-            let read = tokio::time::timeout(upstream.read_timeout, conn.read_buf(&mut buf))
-                .await
-                .map_err(|_| upstream_error(ErrorType::ReadTimedout, None))?;
-            match read {
-                Ok(0) if framing.framing == Framing::UntilClose => break,
-                Ok(0) => return Err(upstream_error(ErrorType::ConnectionClosed, None)),
-                Ok(_) => {}
-                Err(e) => return Err(upstream_error(ErrorType::ReadError, Some(e))),
-            }
-            let (used, end) = framing.take(&buf[start..]).map_err(|_| bad_framing())?;
+            let read = framing.read_more(&mut conn, &mut buf, upstream.read_timeout);
+            let (used, end) = read.await?;
             surplus += buf.len() - start - used;
             buf.truncate(start + used);
             done = end;

@@ -12,7 +12,6 @@ use pingora_core::protocols::Stream;
 use pingora_error::Error;
 use propylon_openapi::PathParams;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 
 impl Call<'_> {
     /// Sends the request upstream and relays the answer; a failure before the answer's head
@@ -89,25 +88,18 @@ impl Call<'_> {
             .map_err(|_| after_head("WriteError"))?;
         while !done {
             rbuf.clear();
-            let n = match tokio::time::timeout(read_timeout, conn.read_buf(&mut rbuf)).await {
-                Ok(Ok(n)) => n,
-                Ok(Err(_)) => return Err(after_head("ReadError")),
-                Err(_) => return Err(after_head("ReadTimedout")),
-            };
-            if n == 0 {
-                if body.framing == Framing::UntilClose {
-                    break;
-                }
-                return Err(after_head("ConnectionClosed"));
-            }
             let (used, end) = body
-                .take(&rbuf)
-                .map_err(|_| after_head("InvalidHTTPHeader"))?;
+                .read_more(&mut conn, &mut rbuf, read_timeout)
+                .await
+                .map_err(|e| after_head(e.etype().as_str()))?;
             reusable &= used == rbuf.len();
             done = end;
-            write_client(stream, &rbuf[..used])
-                .await
-                .map_err(|_| after_head("WriteError"))?;
+            // Nothing to pass on when a close-delimited body ends with the connection.
+            if used > 0 {
+                write_client(stream, &rbuf[..used])
+                    .await
+                    .map_err(|_| after_head("WriteError"))?;
+            }
         }
         if reusable {
             upstream.release(conn);
