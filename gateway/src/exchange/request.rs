@@ -70,10 +70,7 @@ pub fn map_request(
             Ok(json_body) => json_body,
             Err(problem) => return Ok(Err(Outcome::Problem(*problem))),
         };
-        let claims = caller
-            .claims
-            .filter(|_| route.roots.claims)
-            .map(Borrowed::from);
+        let claims = caller.claims_for(route.roots).map(Borrowed::from);
         let context = parts.context(json_body, claims);
         let rendered = json_body_for(exchange, &context, body.clone());
         let edits = upstream::render(route, params, &req, &context);
@@ -99,7 +96,8 @@ pub fn map_request(
         } else {
             (json_body, None)
         };
-    let context: Value = parts.context(context_body, caller.claims_for(route.roots));
+    let claims = caller.claims_for(route.roots).cloned();
+    let context: Value = parts.context(context_body, claims);
     let rendered = match &exchange.request_xml {
         Some(shape) => {
             let value = match &exchange.request_body {

@@ -478,7 +478,7 @@ impl ProxyHttp for FacadeProxy {
                 &req.headers,
                 Some(ctx.consumer.as_str()),
             )
-            .context(None, ctx.caller().claims_for(route.roots))
+            .context(None, ctx.caller().claims_for(route.roots).cloned())
         };
         upstream::rewrite(route, &ctx.params, upstream_request, &context, fwd)
     }

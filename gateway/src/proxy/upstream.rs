@@ -16,14 +16,10 @@ pub struct Caller<'a> {
     pub claims: Option<&'a Value>,
 }
 
-impl Caller<'_> {
-    /// The claims for a request context, cloned only when a template reads them.
-    pub fn claims_for(&self, roots: Roots) -> Option<Value> {
-        if roots.claims {
-            self.claims.cloned()
-        } else {
-            None
-        }
+impl<'a> Caller<'a> {
+    /// The claims for a request context, only when a template reads them.
+    pub fn claims_for(&self, roots: Roots) -> Option<&'a Value> {
+        self.claims.filter(|_| roots.claims)
     }
 }
 
