@@ -37,6 +37,7 @@ use head::{ClientRequest, Parsed};
 use http::Method;
 use pingora_core::protocols::Stream;
 use pingora_http::ResponseHeader;
+use pingora_timeout::fast_timeout::fast_timeout;
 use pool::UpstreamPool;
 use propylon_openapi::{PathParams, RouteLookup};
 use propylon_policies::Problem;
@@ -110,7 +111,7 @@ impl LeanPath {
         }
         // Most heads come whole in the first read: no timer for those.
         if !has_blank_line(&buf, 0) {
-            match tokio::time::timeout(self.head_timeout, read_head(stream, &mut buf)).await {
+            match fast_timeout(self.head_timeout, read_head(stream, &mut buf)).await {
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => return Served::Handover(buf),
                 Ok(Err(_)) | Err(_) => return Served::Close,
@@ -123,7 +124,7 @@ impl LeanPath {
                 Decision::Handover => return Served::Handover(buf),
                 Decision::NeedBody(total) => {
                     let rest = read_to(stream, &mut buf, total);
-                    match tokio::time::timeout(self.head_timeout, rest).await {
+                    match fast_timeout(self.head_timeout, rest).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) | Err(_) => return Served::Close,
                     }
