@@ -23,10 +23,12 @@ use pingora_core::protocols::l4::stream::Stream as TcpStream;
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use pingora_proxy::HttpProxy;
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 pub struct ClientConnections {
@@ -67,19 +69,14 @@ impl ServerApp for ClientConnections {
         });
         // A next request's bytes, read (pipelined) with the one before.
         let mut pending = Vec::new();
-        // The first read of a request lands here: a keep-alive connection waits with this
-        // much and no heap buffer (10,000 idle clients hold 5 MB of it).
-        let mut first = [0u8; 512];
         // One keep-alive timer per connection, moved forward at most once a second: a timer
         // made and dropped per request costs more than the rest of the wait.
         let idle = tokio::time::sleep(KEEPALIVE);
         tokio::pin!(idle);
         loop {
             if rewindable && pending.is_empty() {
-                let how = Arrival::Read(&mut first);
-                let n = request_arrives(&mut stream, shutdown, how, idle.as_mut()).await?;
-                pending = Vec::with_capacity(2048);
-                pending.extend_from_slice(&first[..n]);
+                pending =
+                    request_arrives(&mut stream, shutdown, Arrival::Read, idle.as_mut()).await?;
             } else if pending.is_empty() {
                 request_arrives(&mut stream, shutdown, Arrival::Peek, idle.as_mut()).await?;
             }
@@ -118,23 +115,23 @@ fn rewind(stream: Stream, read: &[u8]) -> Option<Stream> {
     Some(tcp)
 }
 
-/// How a request's arrival is noticed: its first bytes read into a buffer (for the
-/// lean path, which gives back what it does not serve), or its first byte peeked and
-/// kept in the stream (for Pingora's parser).
-enum Arrival<'a> {
-    Read(&'a mut [u8]),
+/// How a request's arrival is noticed: its first bytes read (for the lean path, which gives
+/// back what it does not serve), or its first byte peeked and kept in the stream (for
+/// Pingora's parser).
+enum Arrival {
+    Read,
     Peek,
 }
 
-/// Waits until the client sends something: `Some(n)`, the bytes read (0 when peeked); `None`
-/// on a closed connection, the keep-alive timeout, or shutdown (a request already sent is
-/// still served).
+/// Waits until the client sends something: `Some(bytes)`, those read (none when peeked);
+/// `None` on a closed connection, the keep-alive timeout, or shutdown (a request already
+/// sent is still served).
 async fn request_arrives(
     stream: &mut Stream,
     shutdown: &ShutdownWatch,
-    how: Arrival<'_>,
+    how: Arrival,
     mut idle: Pin<&mut Sleep>,
-) -> Option<usize> {
+) -> Option<Vec<u8>> {
     let mut shutdown = shutdown.clone();
     let stopping = *shutdown.borrow_and_update();
     let deadline = Instant::now() + if stopping { Duration::ZERO } else { KEEPALIVE };
@@ -143,10 +140,13 @@ async fn request_arrives(
     }
     let arrived = async {
         match how {
-            Arrival::Read(buf) => stream.read(buf).await.ok().filter(|&n| n > 0),
+            Arrival::Read => read_first(stream)
+                .await
+                .ok()
+                .filter(|read| !read.is_empty()),
             Arrival::Peek => {
                 let mut first = [0u8; 1];
-                stream.try_peek(&mut first).await.ok().map(|_| 0)
+                stream.try_peek(&mut first).await.ok().map(|_| Vec::new())
             }
         }
     };
@@ -156,4 +156,39 @@ async fn request_arrives(
         _ = shutdown.changed(), if !stopping => None,
         () = idle => None,
     }
+}
+
+/// Bytes a request's first read may take at once: a head with a bearer token and a small
+/// body, in one system call.
+const FIRST_READ: usize = 16 * 1024;
+
+thread_local! {
+    /// The buffer a request's first read lands in, one per thread: a waiting keep-alive
+    /// connection holds none, and what arrived is copied out at its own size.
+    static FIRST_READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; FIRST_READ].into_boxed_slice());
+}
+
+/// What the client sent first, as soon as it arrives (empty when the connection closed).
+/// The thread's buffer is borrowed only within one poll, never across a wait.
+async fn read_first(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
+    std::future::poll_fn(|cx| {
+        FIRST_READ_BUF.with(|buf| {
+            let Ok(mut buf) = buf.try_borrow_mut() else {
+                return Poll::Ready(Err(std::io::ErrorKind::WouldBlock.into()));
+            };
+            let mut read = ReadBuf::new(&mut buf[..]);
+            match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) => {
+                    let got = read.filled();
+                    // Room for the rest of a request that did not come whole.
+                    let mut bytes = Vec::with_capacity(got.len().max(1024) + 1024);
+                    bytes.extend_from_slice(got);
+                    Poll::Ready(Ok(bytes))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    })
+    .await
 }
