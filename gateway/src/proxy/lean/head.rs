@@ -110,12 +110,10 @@ fn plain_field(h: &httparse::Header<'_>) -> bool {
 impl RequestHeaders for [httparse::Header<'_>] {
     fn header(&self, name: &str) -> Option<&str> {
         let field = self.iter().find(|h| h.name.eq_ignore_ascii_case(name))?;
-        // What `HeaderValue::to_str` accepts: visible ASCII, spaces and tabs.
-        if field
-            .value
-            .iter()
-            .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
-        {
+        // What `HeaderValue::to_str` accepts: visible ASCII, spaces and tabs. httparse has
+        // refused every other byte below 0x80 already, so ASCII is all that is left to check
+        // (a word at a time: a bearer token is ~700 bytes).
+        if field.value.is_ascii() {
             std::str::from_utf8(field.value).ok()
         } else {
             None

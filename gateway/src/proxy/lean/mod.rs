@@ -252,8 +252,11 @@ async fn read_head(stream: &mut Stream, buf: &mut Vec<u8>) -> std::io::Result<bo
 /// A line end followed by an empty line (`\n\n` or `\n\r\n`) at or after `from`.
 fn has_blank_line(buf: &[u8], from: usize) -> bool {
     let tail = &buf[from.min(buf.len())..];
-    tail.windows(2).enumerate().any(|(i, w)| {
-        w[0] == b'\n' && (w[1] == b'\n' || (w[1] == b'\r' && tail.get(i + 2) == Some(&b'\n')))
+    // memchr jumps from line end to line end: a head with a bearer token is ~1 KB.
+    memchr::memchr_iter(b'\n', tail).any(|i| match tail.get(i + 1) {
+        Some(b'\n') => true,
+        Some(b'\r') => tail.get(i + 2) == Some(&b'\n'),
+        _ => false,
     })
 }
 
