@@ -343,6 +343,44 @@ pub fn write_gateway_head(out: &mut Vec<u8>, header: &pingora_http::ResponseHead
     out.extend_from_slice(b"\r\n");
 }
 
+/// A mapped answer's head with the fields `respond::answer_parts` gives it on the full path
+/// (the answer's own, then `extra`, its length and `X-Request-Id`, each replacing any field of
+/// the same name), written straight from the answer: no `ResponseHeader` built and dropped
+/// per request. `None` for a status that HTTP/1.1 cannot carry.
+pub fn write_answer_head(
+    out: &mut Vec<u8>,
+    answer: &crate::exchange::Answer,
+    request_id: &str,
+    extra: &[(&'static str, String)],
+) -> Option<()> {
+    if !(100..=999).contains(&answer.status) {
+        return None;
+    }
+    status_line(out, answer.status);
+    for (name, value) in &answer.headers {
+        let name = name.as_str();
+        if name == "content-length"
+            || name == "x-request-id"
+            || extra.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+        {
+            continue;
+        }
+        field(out, name.as_bytes(), value.as_bytes());
+    }
+    for (name, value) in extra {
+        field(out, name.as_bytes(), value.as_bytes());
+    }
+    let mut length = itoa::Buffer::new();
+    field(
+        out,
+        b"content-length",
+        length.format(answer.body.len()).as_bytes(),
+    );
+    field(out, b"x-request-id", request_id.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    Some(())
+}
+
 /// `HTTP/1.1 <code> <canonical reason>`: the reason a backend gave is not kept.
 fn status_line(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -533,6 +571,61 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).expect("ascii"),
             "HTTP/1.1 200 OK\r\nServer: b\r\nContent-Length: 2\r\nRateLimit: limit=10\r\nX-Request-Id: rid\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_mapped_answer_has_the_fields_the_full_path_gives_it() {
+        use http::header::{HeaderName, HeaderValue};
+        let value = HeaderValue::from_static;
+        let answer = crate::exchange::Answer {
+            status: 201,
+            headers: vec![
+                (
+                    HeaderName::from_static("content-type"),
+                    value("application/json"),
+                ),
+                (HeaderName::from_static("x-tag"), value("a")),
+                (HeaderName::from_static("content-length"), value("999")),
+                (HeaderName::from_static("x-request-id"), value("theirs")),
+                (HeaderName::from_static("ratelimit"), value("old")),
+                (HeaderName::from_static("x-tag"), value("b")),
+            ],
+            body: bytes::Bytes::from_static(b"{}"),
+        };
+        let extra = [("ratelimit", "limit=10".to_string())];
+        let fields = |head: &[u8]| {
+            let mut slots = [httparse::EMPTY_HEADER; 16];
+            let mut parsed = httparse::Response::new(&mut slots);
+            assert!(matches!(
+                parsed.parse(head),
+                Ok(httparse::Status::Complete(_))
+            ));
+            let mut all: Vec<String> = parsed
+                .headers
+                .iter()
+                .map(|h| format!("{}: {}", h.name, String::from_utf8_lossy(h.value)))
+                .collect();
+            all.sort();
+            (parsed.code, all)
+        };
+        let mut direct = Vec::new();
+        assert!(write_answer_head(&mut direct, &answer, "rid", &extra).is_some());
+        let (header, _) =
+            crate::proxy::respond::answer_parts(answer, "rid", &extra).expect("answer parts");
+        let mut full = Vec::new();
+        write_gateway_head(&mut full, &header);
+        assert_eq!(fields(&direct), fields(&full));
+        assert_eq!(
+            fields(&direct).1,
+            [
+                "content-length: 2",
+                "content-type: application/json",
+                "ratelimit: limit=10",
+                "x-request-id: rid",
+                "x-tag: a",
+                "x-tag: b"
+            ]
         );
     }
 }

@@ -366,15 +366,24 @@ impl Call<'_> {
     ) -> Decision {
         let mut out = Vec::with_capacity(256 + body.len());
         head::write_gateway_head(&mut out, head);
+        self.send_answer(stream, out, body, head.status.as_u16(), error)
+            .await
+    }
+
+    /// Sends an answer whose head is in `out`, then its body (none to a HEAD request).
+    async fn send_answer(
+        &self,
+        stream: &mut Stream,
+        mut out: Vec<u8>,
+        body: &[u8],
+        status: u16,
+        error: &str,
+    ) -> Decision {
         if self.req.method != Method::HEAD {
             out.extend_from_slice(body);
         }
         let written = write_client(stream, &out).await;
-        let status = if written.is_ok() {
-            head.status.as_u16()
-        } else {
-            0
-        };
+        let status = if written.is_ok() { status } else { 0 };
         self.finish(status, error);
         if written.is_ok() {
             Decision::KeepAlive(self.req.head_len + self.req.body_len)

@@ -3,9 +3,8 @@
 //! shaping its answer are `exchange`'s, as on the full path (`FacadeProxy::serve_buffered`);
 //! the backend is called on the lean path's pool (`fetch`).
 
-use super::{Call, Decision};
+use super::{head, Call, Decision};
 use crate::exchange::{self, Answer, Outcome};
-use crate::proxy::respond;
 use crate::proxy::upstream::{Caller, Forwarding};
 use crate::snapshot::BufferedExchange;
 use bytes::Bytes;
@@ -75,12 +74,13 @@ impl Call<'_> {
     }
 
     async fn answer(&self, stream: &mut Stream, answer: Answer) -> Decision {
-        match respond::answer_parts(answer, self.request_id, &self.limit_headers) {
-            Ok((head, body)) => self.write_answer(stream, &head, &body, "").await,
-            Err(_) => {
-                self.finish(0, "InternalError");
-                Decision::Close
-            }
+        let mut out = Vec::with_capacity(256 + answer.body.len());
+        let head = head::write_answer_head(&mut out, &answer, self.request_id, &self.limit_headers);
+        if head.is_none() {
+            self.finish(0, "InternalError");
+            return Decision::Close;
         }
+        self.send_answer(stream, out, &answer.body, answer.status, "")
+            .await
     }
 }
