@@ -11,6 +11,7 @@ use super::{Call, READ_CHUNK};
 use crate::exchange::client::BackendAnswer;
 use crate::proxy::MAX_ANSWER;
 use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Method;
 use pingora_core::protocols::http::v1::client::http_req_header_to_wire;
 use pingora_error::{Error, ErrorType, Result};
@@ -79,12 +80,24 @@ fn response_header(
     fields: &[httparse::Header<'_>],
     _: Framing,
 ) -> Result<ResponseHeader> {
-    // `shape_answer` copies the fields by name: no map of their original case.
-    let mut header = ResponseHeader::build_no_case(status, Some(fields.len()))?;
+    // `shape_answer` copies the fields by name: no map of their original case, so the
+    // fields go straight into a header map, with no owned copy of each name first.
+    let bad = |what| Error::explain(ErrorType::InvalidHTTPHeader, what).into_up();
+    let mut headers =
+        HeaderMap::try_with_capacity(fields.len()).map_err(|_| bad("too many header fields"))?;
     for field in fields {
-        header.append_header(field.name.to_string(), field.value)?;
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| bad("invalid header name"))?;
+        let value =
+            HeaderValue::from_bytes(field.value).map_err(|_| bad("invalid header value"))?;
+        headers
+            .try_append(name, value)
+            .map_err(|_| bad("too many header fields"))?;
     }
-    Ok(header)
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = http::StatusCode::from_u16(status).map_err(|_| bad("invalid status"))?;
+    parts.headers = headers;
+    Ok(ResponseHeader::from(parts))
 }
 
 /// The data of a whole chunked body (its framing already checked while it was read); the
