@@ -173,6 +173,7 @@ thread_local! {
 async fn read_first(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
     std::future::poll_fn(|cx| {
         FIRST_READ_BUF.with(|buf| {
+            // Only a poll inside this one could find it borrowed; none does.
             let Ok(mut buf) = buf.try_borrow_mut() else {
                 return Poll::Ready(Err(std::io::ErrorKind::WouldBlock.into()));
             };

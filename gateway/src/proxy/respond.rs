@@ -88,7 +88,8 @@ pub async fn answer(
 }
 
 /// The head and body of an answer shaped by the buffered exchange: its fields, `extra`
-/// (`RateLimit`), length and `X-Request-Id`. The lean path writes the same answer.
+/// (`RateLimit`), length and `X-Request-Id`. The lean path writes the same fields without a
+/// `ResponseHeader` (`lean::head::write_answer_head`).
 pub fn answer_parts(
     answer: Answer,
     request_id: &str,
