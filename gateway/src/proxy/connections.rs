@@ -14,7 +14,7 @@
 //! served in order by the lean path; Pingora's own pipelining stays off (its
 //! default), so it serves one request of a pipelined batch it is handed.
 
-use super::lean::{LeanPath, Served};
+use super::lean::{LeanPath, Served, READ_ROOM};
 use super::FacadeProxy;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -182,7 +182,7 @@ async fn read_first(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
                 Poll::Ready(Ok(())) => {
                     let got = read.filled();
                     // Room for the rest of a request that did not come whole.
-                    let mut bytes = Vec::with_capacity(got.len().max(1024) + 1024);
+                    let mut bytes = Vec::with_capacity(got.len().max(READ_ROOM) + READ_ROOM);
                     bytes.extend_from_slice(got);
                     Poll::Ready(Ok(bytes))
                 }

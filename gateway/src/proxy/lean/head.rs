@@ -220,6 +220,14 @@ pub struct GatewayFields<'a> {
     pub request_id: &'a str,
 }
 
+impl GatewayFields<'_> {
+    /// A field the gateway sets itself, in place of one of the same name in an answer.
+    fn replace(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case("x-request-id")
+            || self.extra.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+    }
+}
+
 /// Parses the backend's head in `buf` (`Ok(None)` while incomplete) and, once it is whole,
 /// writes the client's head into `out`.
 pub fn parse_answer(
@@ -311,20 +319,18 @@ fn write_client_head(
     framing: Framing,
 ) {
     let chunked = framing == Framing::Chunked;
-    let extra = fields.extra;
     status_line(out, status);
     for h in headers {
         let name = h.name;
         if hop_by_hop(name)
-            || name.eq_ignore_ascii_case("x-request-id")
             || (chunked && name.eq_ignore_ascii_case("content-length"))
-            || extra.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+            || fields.replace(name)
         {
             continue;
         }
         field(out, name.as_bytes(), h.value);
     }
-    for (name, value) in extra {
+    for (name, value) in fields.extra {
         field(out, name.as_bytes(), value.as_bytes());
     }
     field(out, b"X-Request-Id", fields.request_id.as_bytes());
@@ -334,7 +340,7 @@ fn write_client_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// A head made by `respond` (a problem, a mapped answer), as HTTP/1.1 bytes.
+/// A head made by `respond` (a problem), as HTTP/1.1 bytes.
 pub fn write_gateway_head(out: &mut Vec<u8>, header: &pingora_http::ResponseHeader) {
     status_line(out, header.status.as_u16());
     for (name, value) in header.headers.iter() {
@@ -350,8 +356,7 @@ pub fn write_gateway_head(out: &mut Vec<u8>, header: &pingora_http::ResponseHead
 pub fn write_answer_head(
     out: &mut Vec<u8>,
     answer: &crate::exchange::Answer,
-    request_id: &str,
-    extra: &[(&'static str, String)],
+    fields: &GatewayFields<'_>,
 ) -> Option<()> {
     if !(100..=999).contains(&answer.status) {
         return None;
@@ -359,15 +364,12 @@ pub fn write_answer_head(
     status_line(out, answer.status);
     for (name, value) in &answer.headers {
         let name = name.as_str();
-        if name == "content-length"
-            || name == "x-request-id"
-            || extra.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
-        {
+        if name == "content-length" || fields.replace(name) {
             continue;
         }
         field(out, name.as_bytes(), value.as_bytes());
     }
-    for (name, value) in extra {
+    for (name, value) in fields.extra {
         field(out, name.as_bytes(), value.as_bytes());
     }
     let mut length = itoa::Buffer::new();
@@ -376,7 +378,7 @@ pub fn write_answer_head(
         b"content-length",
         length.format(answer.body.len()).as_bytes(),
     );
-    field(out, b"x-request-id", request_id.as_bytes());
+    field(out, b"x-request-id", fields.request_id.as_bytes());
     out.extend_from_slice(b"\r\n");
     Some(())
 }
@@ -610,7 +612,11 @@ mod tests {
             (parsed.code, all)
         };
         let mut direct = Vec::new();
-        assert!(write_answer_head(&mut direct, &answer, "rid", &extra).is_some());
+        let gateway = GatewayFields {
+            extra: &extra,
+            request_id: "rid",
+        };
+        assert!(write_answer_head(&mut direct, &answer, &gateway).is_some());
         let (header, _) =
             crate::proxy::respond::answer_parts(answer, "rid", &extra).expect("answer parts");
         let mut full = Vec::new();

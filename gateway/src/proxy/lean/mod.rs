@@ -52,6 +52,10 @@ const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// buffer of each request comes from a page already in use rather than a fresh one.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// Free room a request's buffer has for the rest of its head or body before more is read
+/// into it (the first read leaves this much, so a request that came whole is not copied).
+pub const READ_ROOM: usize = 1024;
+
 /// How one request on the connection went.
 pub enum Served {
     /// Answered; the connection may carry the next request, of which these bytes (pipelined
@@ -106,8 +110,8 @@ impl LeanPath {
     ) -> Served {
         let started = Instant::now();
         let mut buf = read;
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(2048);
+        if buf.capacity() - buf.len() < READ_ROOM {
+            buf.reserve(2 * READ_ROOM);
         }
         // Most heads come whole in the first read: no timer for those.
         if !has_blank_line(&buf, 0) {

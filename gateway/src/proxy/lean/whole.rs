@@ -75,7 +75,11 @@ impl Call<'_> {
 
     async fn answer(&self, stream: &mut Stream, answer: Answer) -> Decision {
         let mut out = Vec::with_capacity(256 + answer.body.len());
-        let head = head::write_answer_head(&mut out, &answer, self.request_id, &self.limit_headers);
+        let fields = head::GatewayFields {
+            extra: &self.limit_headers,
+            request_id: self.request_id,
+        };
+        let head = head::write_answer_head(&mut out, &answer, &fields);
         if head.is_none() {
             self.finish(0, "InternalError");
             return Decision::Close;
