@@ -105,12 +105,17 @@ impl<'a> Object<'a, BorrowedJson> for &'a ObjectAsVec<'a> {
         ObjectAsVec::len(self)
     }
 
-    /// With a repeated name, the last member, as serde_json keeps it.
+    /// With a repeated name, the last member, as serde_json keeps it. First bytes are
+    /// compared before the rest: cheaper than a `memcmp` call per member.
     fn get(&self, key: &Box<str>) -> Option<&'a Borrowed<'a>> {
         let members = self.as_vec().iter().rev();
         members
             .into_iter()
-            .find(|(name, _)| **name == **key)
+            .find(|(name, _)| {
+                name.len() == key.len()
+                    && name.as_bytes().first() == key.as_bytes().first()
+                    && **name == **key
+            })
             .map(|(_, value)| value)
     }
 
