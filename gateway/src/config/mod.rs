@@ -17,6 +17,8 @@ mod redact;
 mod target;
 mod units;
 
+#[cfg(test)]
+pub(crate) use compile::compile_text;
 pub use compile::load;
 pub use diagnostic::Diagnostic;
 pub use limits::{reusable, LimitReuse};

@@ -6,7 +6,10 @@ mod request;
 mod response;
 
 pub use client::BackendClient;
-pub use request::{content_type_problem, invalid, map_request, media_type_problem, prepare};
+pub use request::{
+    content_type_problem, invalid, map_parts, map_request, media_type_problem, prepare,
+    FacadeParts, Mapped,
+};
 pub use response::{apply_header_edits, shape_answer, Answer, RESPONSE_ROOTS};
 
 /// What a buffered exchange ends with, for the proxy to write.

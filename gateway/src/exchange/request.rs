@@ -4,7 +4,7 @@ use super::Outcome;
 use crate::proxy::upstream::{self, Caller, Forwarding};
 use crate::snapshot::{BufferedExchange, FacadeRoute};
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use pingora_error::Result;
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
@@ -49,7 +49,47 @@ pub fn map_request(
     req: RequestHeader,
     body: Bytes,
 ) -> Result<std::result::Result<Prepared, Outcome>> {
-    let facade_body = body.clone();
+    let facade = FacadeParts {
+        path: req.uri.path(),
+        query: req.uri.query(),
+        headers: &req.headers,
+    };
+    let mapped = match map_parts(route, exchange, params, caller, facade, &body) {
+        Ok(mapped) => mapped,
+        Err(problem) => return Ok(Err(Outcome::Problem(*problem))),
+    };
+    finish(route, fwd, req, mapped, body)
+}
+
+/// What mapping reads of the client's request besides its body: Pingora's head on the full
+/// path and for jobs; on the lean path, the parsed head's path and query and a map of just
+/// the fields the route reads (see `lean::whole`).
+#[derive(Clone, Copy)]
+pub struct FacadeParts<'a> {
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+}
+
+/// The backend request a facade request maps to, before it is written as a head: the
+/// templates' target and header values, and the body with its content type (`None`: the
+/// client's type stays).
+pub struct Mapped {
+    pub edits: upstream::Rendered,
+    pub body: Bytes,
+    pub content_type: Option<&'static str>,
+}
+
+/// Checks the body (JSON, schema) and renders the route's templates over the request; or
+/// the problem (400) that says why not.
+pub fn map_parts(
+    route: &FacadeRoute,
+    exchange: &BufferedExchange,
+    params: &PathParams,
+    caller: &Caller<'_>,
+    req: FacadeParts<'_>,
+    body: &Bytes,
+) -> std::result::Result<Mapped, Box<Problem>> {
     let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let parse = !body.is_empty()
         && (super::is_json(content_type) || exchange.validate_body || route.roots.body);
@@ -57,37 +97,35 @@ pub fn map_request(
         route.roots,
         &route.header_names,
         params.iter(),
-        req.uri.query(),
-        &req.headers,
+        req.query,
+        req.headers,
         Some(caller.consumer),
     );
     if exchange.request_borrowed {
         // Direct paths only, no XML: the body is checked and read where it lies.
-        let read = checked_body(route, exchange, parse, &body, parse_borrowed, |v, doc| {
+        let read = checked_body(route, exchange, parse, body, parse_borrowed, |v, doc| {
             v.validate_borrowed_body(doc)
         });
-        let json_body = match read {
-            Ok(json_body) => json_body,
-            Err(problem) => return Ok(Err(Outcome::Problem(*problem))),
-        };
+        let json_body = read?;
         let claims = caller.claims_for(route.roots).map(Borrowed::from);
         let context = parts.context(json_body, claims);
-        let rendered = json_body_for(exchange, &context, body.clone());
-        let edits = upstream::render(route, params, &req, &context);
-        return finish(route, fwd, req, edits, rendered, facade_body);
+        let (body, content_type) = json_body_for(exchange, &context, body.clone());
+        let edits = upstream::render(route, params, req.path, req.query, &context);
+        return Ok(Mapped {
+            edits,
+            body,
+            content_type,
+        });
     }
     let read = checked_body(
         route,
         exchange,
         parse,
-        &body,
+        body,
         serde_json::from_slice,
         |v, doc| v.validate_body(doc),
     );
-    let json_body: Option<Value> = match read {
-        Ok(json_body) => json_body,
-        Err(problem) => return Ok(Err(Outcome::Problem(*problem))),
-    };
+    let json_body: Option<Value> = read?;
     // The parsed body moves into the template's context; it is kept aside only for an XML
     // backend without a body template (the facade body converted as it is).
     let (context_body, xml_source) =
@@ -98,7 +136,7 @@ pub fn map_request(
         };
     let claims = caller.claims_for(route.roots).cloned();
     let context: Value = parts.context(context_body, claims);
-    let rendered = match &exchange.request_xml {
+    let (body, content_type) = match &exchange.request_xml {
         Some(shape) => {
             let value = match &exchange.request_body {
                 Some(t) => t.render(&context).unwrap_or(Value::Null),
@@ -111,14 +149,18 @@ pub fn map_request(
                         ProblemKind::InvalidRequest,
                         format!("the request cannot be written as XML: {e}"),
                     );
-                    return Ok(Err(Outcome::Problem(problem)));
+                    return Err(Box::new(problem));
                 }
             }
         }
-        None => json_body_for(exchange, &context, body),
+        None => json_body_for(exchange, &context, body.clone()),
     };
-    let edits = upstream::render(route, params, &req, &context);
-    finish(route, fwd, req, edits, rendered, facade_body)
+    let edits = upstream::render(route, params, req.path, req.query, &context);
+    Ok(Mapped {
+        edits,
+        body,
+        content_type,
+    })
 }
 
 /// The body as a document (`read`, when `parse`), checked against the operation's schema when
@@ -165,17 +207,20 @@ fn json_body_for<D: Doc>(
     }
 }
 
-/// The backend's head (the client's, with the method, target and header `edits`, and the
-/// framing) around `rendered`.
+/// The backend's head (the client's, with the method, target and header edits, and the
+/// framing) around the mapped body.
 fn finish(
     route: &FacadeRoute,
     fwd: Forwarding<'_>,
     mut header: RequestHeader,
-    edits: upstream::Rendered,
-    rendered: (Bytes, Option<&'static str>),
+    mapped: Mapped,
     facade_body: Bytes,
 ) -> Result<std::result::Result<Prepared, Outcome>> {
-    let (body, content_type) = rendered;
+    let Mapped {
+        edits,
+        body,
+        content_type,
+    } = mapped;
     upstream::apply(route, &mut header, edits, fwd)?;
     header.remove_header(&TRANSFER_ENCODING);
     if let Some(ct) = content_type {

@@ -38,7 +38,13 @@ pub fn rewrite<D: Doc>(
     context: &D,
     fwd: Forwarding<'_>,
 ) -> Result<()> {
-    let rendered = render(route, params, request, context);
+    let rendered = render(
+        route,
+        params,
+        request.uri.path(),
+        request.uri.query(),
+        context,
+    );
     apply(route, request, rendered, fwd)
 }
 
@@ -46,23 +52,19 @@ pub fn rewrite<D: Doc>(
 /// `set` (`None`: the header is removed). Rendered from the context, which borrows the
 /// request, before the request is changed.
 pub struct Rendered {
-    target: Option<String>,
-    set: Vec<Option<HeaderValue>>,
+    pub target: Option<String>,
+    /// One value per `route.headers.set`, in order.
+    pub set: Vec<Option<HeaderValue>>,
 }
 
 pub fn render<D: Doc>(
     route: &FacadeRoute,
     params: &PathParams,
-    request: &RequestHeader,
+    path: &str,
+    query: Option<&str>,
     context: &D,
 ) -> Rendered {
-    let target = target(
-        route,
-        params,
-        request.uri.path(),
-        request.uri.query(),
-        context,
-    );
+    let target = target(route, params, path, query, context);
     let set = route.headers.set.iter().map(|(_, template)| {
         template
             .render_string(context)

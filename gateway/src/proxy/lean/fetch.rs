@@ -12,26 +12,17 @@ use crate::exchange::client::BackendAnswer;
 use crate::proxy::MAX_ANSWER;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::Method;
-use pingora_core::protocols::http::v1::client::http_req_header_to_wire;
 use pingora_error::{Error, ErrorType, Result};
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::ResponseHeader;
 
 impl Call<'_> {
-    pub(super) async fn fetch(&self, header: &RequestHeader, body: &[u8]) -> Result<BackendAnswer> {
+    /// Sends `request` (head and body, as `mapped::write_mapped_head` wrote it) and reads
+    /// the whole answer; `head_request`: the answer to a HEAD has no body.
+    pub(super) async fn fetch(&self, request: &[u8], head_request: bool) -> Result<BackendAnswer> {
         let upstream = Upstream::new(&self.route.backend, &self.lean.pool)?;
-        let mut request = http_req_header_to_wire(header).ok_or_else(|| {
-            Error::explain(
-                ErrorType::InvalidHTTPHeader,
-                "the request line or a header cannot be written",
-            )
-            .into_up()
-        })?;
-        request.extend_from_slice(body);
-        let head_request = header.method == Method::HEAD;
         let mut buf = Vec::with_capacity(READ_CHUNK);
         let parse = |bytes: &[u8]| head::read_answer(bytes, head_request, response_header);
-        let (mut conn, answer, made) = upstream.ask(&request, &mut buf, parse).await?;
+        let (mut conn, answer, made) = upstream.ask(request, &mut buf, parse).await?;
         let header = made.map_err(|e| e.into_up())?;
         // The body is gathered in `buf`, after its head; bytes past its end (which no
         // backend should send) make the connection unfit for reuse.

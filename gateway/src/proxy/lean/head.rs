@@ -122,7 +122,7 @@ impl RequestHeaders for [httparse::Header<'_>] {
 }
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1), never relayed.
-fn hop_by_hop(name: &str) -> bool {
+pub(super) fn hop_by_hop(name: &str) -> bool {
     [
         "connection",
         "keep-alive",

@@ -23,6 +23,7 @@ mod backend;
 mod fetch;
 mod framing;
 mod head;
+mod mapped;
 mod pool;
 mod relay;
 mod whole;

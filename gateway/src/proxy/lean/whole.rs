@@ -3,14 +3,15 @@
 //! shaping its answer are `exchange`'s, as on the full path (`FacadeProxy::serve_buffered`);
 //! the backend is called on the lean path's pool (`fetch`).
 
-use super::{head, Call, Decision};
-use crate::exchange::{self, Answer, Outcome};
-use crate::proxy::upstream::{Caller, Forwarding};
+use super::head::{self, Forwarded};
+use super::{mapped, Call, Decision};
+use crate::exchange::{self, Answer, FacadeParts, Outcome};
+use crate::proxy::upstream::Caller;
 use crate::snapshot::BufferedExchange;
 use bytes::Bytes;
+use http::Method;
 use pingora_core::protocols::Stream;
-use pingora_error::Result;
-use pingora_http::RequestHeader;
+use pingora_error::{Error, ErrorType};
 use propylon_openapi::PathParams;
 use propylon_policies::{Problem, ProblemKind};
 
@@ -23,7 +24,7 @@ impl Call<'_> {
         exchange: &BufferedExchange,
         body: &[u8],
     ) -> Decision {
-        let Ok(facade) = self.facade_header() else {
+        let Some(fields) = mapped::facade_fields(self.req, &self.route.header_names) else {
             let problem = Problem::new(ProblemKind::BadRequest, "the request cannot be processed");
             return self
                 .answer_problem(stream, problem, "InvalidHTTPHeader")
@@ -33,23 +34,30 @@ impl Call<'_> {
             consumer: &self.consumer,
             claims: self.claims.as_deref(),
         };
-        let fwd = Forwarding {
+        let facade = FacadeParts {
+            path: self.req.path,
+            query: self.req.query,
+            headers: &fields,
+        };
+        let body = Bytes::copy_from_slice(body);
+        let mapped = match exchange::map_parts(self.route, exchange, params, &caller, facade, &body)
+        {
+            Ok(mapped) => mapped,
+            Err(problem) => return self.answer_problem(stream, *problem, "").await,
+        };
+        let mut request = Vec::with_capacity(512 + mapped.body.len());
+        let fwd = Forwarded {
+            authority: self.route.backend.authority.as_bytes(),
             request_id: self.request_id,
             client_ip,
         };
-        let body = Bytes::copy_from_slice(body);
-        let mapped =
-            exchange::map_request(self.route, exchange, params, &caller, fwd, facade, body);
-        let prepared = match mapped {
-            Ok(Ok(prepared)) => prepared,
-            Ok(Err(Outcome::Problem(problem))) => {
-                return self.answer_problem(stream, problem, "").await
-            }
-            Ok(Err(Outcome::Answer(answer))) => return self.answer(stream, answer).await,
-            Err(e) => return self.upstream_failed(stream, &e).await,
-        };
-        let call = self.fetch(&prepared.header, &prepared.body);
-        let answer = match Box::pin(call).await {
+        if mapped::write_mapped_head(&mut request, self.req, self.route, &mapped, &fwd).is_err() {
+            let e = Error::explain(ErrorType::InternalError, "building the upstream URI");
+            return self.upstream_failed(stream, &e).await;
+        }
+        request.extend_from_slice(&mapped.body);
+        let head_request = self.route.method.as_ref().unwrap_or(&self.req.method) == Method::HEAD;
+        let answer = match Box::pin(self.fetch(&request, head_request)).await {
             Ok(answer) => answer,
             Err(e) => return self.upstream_failed(stream, &e).await,
         };
@@ -57,20 +65,6 @@ impl Call<'_> {
             Outcome::Answer(answer) => self.answer(stream, answer).await,
             Outcome::Problem(problem) => self.answer_problem(stream, problem, "").await,
         }
-    }
-
-    /// The client's request as Pingora's parser gives it to `exchange`.
-    fn facade_header(&self) -> Result<RequestHeader> {
-        let req = self.req;
-        let mut header = RequestHeader::build(
-            req.method.clone(),
-            req.target.as_bytes(),
-            Some(req.headers.len()),
-        )?;
-        for h in req.headers {
-            header.append_header(h.name.to_string(), h.value)?;
-        }
-        Ok(header)
     }
 
     async fn answer(&self, stream: &mut Stream, answer: Answer) -> Decision {

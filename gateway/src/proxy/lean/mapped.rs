@@ -1,0 +1,282 @@
+//! The whole lane's mapped request, read and written without Pingora's `RequestHeader`: the
+//! fields mapping reads go into a small header map, and the backend's head is written from
+//! the client's parsed fields with the route's edits, as `upstream::apply` and
+//! `exchange::request::finish` make it on the full path (a unit test holds the two alike).
+
+use super::head::{hop_by_hop, ClientRequest, Forwarded};
+use crate::exchange::Mapped;
+use crate::snapshot::FacadeRoute;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use propylon_policies::forwarding::forwarded_for;
+use propylon_policies::mapping::HeaderNames;
+
+/// The client's fields that mapping reads: `Content-Type` and those the route's templates
+/// name (all of them for `$.headers`). Building the whole map costs a copy of every name and
+/// value; a chain request carries a ~700-byte bearer token no template reads.
+pub fn facade_fields(req: &ClientRequest<'_>, wanted: &HeaderNames) -> Option<HeaderMap> {
+    let read = |name: &str| {
+        name.eq_ignore_ascii_case("content-type")
+            || match wanted {
+                HeaderNames::All => true,
+                HeaderNames::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+            }
+    };
+    let mut map = HeaderMap::new();
+    for h in req.headers.iter().filter(|h| read(h.name)) {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        map.append(name, HeaderValue::from_bytes(h.value).ok()?);
+    }
+    Some(map)
+}
+
+/// The target is not one `http::Uri` accepts (a template rendered something odd).
+#[derive(Debug)]
+pub struct BadTarget;
+
+/// Writes the backend's request head: the route's method and target, the client's fields
+/// (less hop-by-hop ones) with the route's `remove`, `rename` and `set` edits, the
+/// forwarding fields, and the mapped body's type and length.
+pub fn write_mapped_head(
+    out: &mut Vec<u8>,
+    req: &ClientRequest<'_>,
+    route: &FacadeRoute,
+    mapped: &Mapped,
+    fwd: &Forwarded<'_>,
+) -> Result<(), BadTarget> {
+    let target = match &mapped.edits.target {
+        Some(target) => {
+            target
+                .parse::<http::uri::PathAndQuery>()
+                .map_err(|_| BadTarget)?;
+            target.as_str()
+        }
+        None => req.target,
+    };
+    let mut fields: Vec<(&str, &[u8])> = Vec::with_capacity(req.headers.len() + 8);
+    fields.extend(
+        req.headers
+            .iter()
+            .filter(|h| !hop_by_hop(h.name))
+            .map(|h| (h.name, h.value)),
+    );
+    let drop = |fields: &mut Vec<(&str, &[u8])>, name: &str| {
+        fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    };
+    let edits = &route.headers;
+    for name in &edits.remove {
+        drop(&mut fields, name.as_str());
+    }
+    for (from, to) in &edits.rename {
+        if let Some(value) = first(&fields, from.as_str()) {
+            drop(&mut fields, from.as_str());
+            drop(&mut fields, to.as_str());
+            fields.push((to.as_str(), value));
+        }
+    }
+    for ((name, _), value) in edits.set.iter().zip(&mapped.edits.set) {
+        drop(&mut fields, name.as_str());
+        if let Some(value) = value {
+            fields.push((name.as_str(), value.as_bytes()));
+        }
+    }
+    let xff = fwd.client_ip.map(|ip| {
+        let prior = first(&fields, "x-forwarded-for").and_then(|v| std::str::from_utf8(v).ok());
+        forwarded_for(prior, ip)
+    });
+    let had_length = first(&fields, "content-length").is_some();
+    for name in [
+        "host",
+        "x-request-id",
+        "x-forwarded-proto",
+        "transfer-encoding",
+        "content-length",
+    ] {
+        drop(&mut fields, name);
+    }
+    if xff.is_some() {
+        drop(&mut fields, "x-forwarded-for");
+    }
+    if mapped.content_type.is_some() {
+        drop(&mut fields, "content-type");
+    }
+    let method = route.method.as_ref().unwrap_or(&req.method);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in fields {
+        field(out, name.as_bytes(), value);
+    }
+    field(out, b"Host", fwd.authority);
+    field(out, b"X-Request-Id", fwd.request_id.as_bytes());
+    if let Some(xff) = &xff {
+        field(out, b"X-Forwarded-For", xff.as_bytes());
+    }
+    field(out, b"X-Forwarded-Proto", b"http");
+    if let Some(content_type) = mapped.content_type {
+        field(out, b"Content-Type", content_type.as_bytes());
+    }
+    // A body-less request (a GET) stays body-less; anything else says its length.
+    if !mapped.body.is_empty() || had_length {
+        let mut digits = itoa::Buffer::new();
+        field(
+            out,
+            b"Content-Length",
+            digits.format(mapped.body.len()).as_bytes(),
+        );
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// The first value of `name` among `fields`.
+fn first<'v>(fields: &[(&str, &'v [u8])], name: &str) -> Option<&'v [u8]> {
+    let found = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
+    found.map(|(_, v)| *v)
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{compile_text, LimitReuse};
+    use crate::exchange::{map_parts, FacadeParts};
+    use crate::proxy::lean::head::{parse_request, Parsed};
+    use crate::proxy::upstream::{Caller, Forwarding};
+    use bytes::Bytes;
+    use propylon_openapi::{PathParams, RouteLookup};
+    use std::sync::Arc;
+
+    const SPEC: &str = "openapi: \"3.0.3\"\ninfo: { title: t, version: \"1\" }\npaths:\n  /orders/{id}:\n    post: { operationId: post, requestBody: { content: { application/json: { schema: { type: object } } } }, responses: { \"200\": { description: ok } } }\n";
+
+    fn route(operation: &str) -> (Arc<FacadeRoute>, PathParams) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
+        let config = format!("server:\n  listen: 127.0.0.1:8080\nbackends:\n  erp: {{ url: \"http://127.0.0.1:9/base\" }}\napis:\n  - name: o\n    spec: ./spec.yaml\n    operations:\n      post: {operation}\n");
+        let path = dir.path().join("p.yaml");
+        let compiled = compile_text(&path, &config, 1, &LimitReuse::new(), |_| None);
+        let snapshot = compiled.unwrap().snapshot;
+        match snapshot.routes.lookup(&http::Method::POST, "/orders/7") {
+            RouteLookup::Found { value, params, .. } => (value.clone(), params),
+            _ => panic!("no route"),
+        }
+    }
+
+    /// The head as `(request line, sorted "name: value" fields)`, names in lower case.
+    fn fields(head: &[u8]) -> (String, Vec<String>) {
+        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let mut parsed = httparse::Request::new(&mut slots);
+        assert!(matches!(
+            parsed.parse(head),
+            Ok(httparse::Status::Complete(_))
+        ));
+        let line = format!("{} {}", parsed.method.unwrap(), parsed.path.unwrap());
+        let mut all: Vec<String> = parsed
+            .headers
+            .iter()
+            .map(|h| {
+                let value = String::from_utf8_lossy(h.value);
+                format!("{}: {value}", h.name.to_ascii_lowercase())
+            })
+            .collect();
+        all.sort();
+        (line, all)
+    }
+
+    /// Both ways of making the backend's head from one client request.
+    fn both(operation: &str, request: &str, client_ip: Option<&str>) -> [(String, Vec<String>); 2] {
+        let (route, params) = route(operation);
+        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let Parsed::Servable(req) = parse_request(request.as_bytes(), &mut slots) else {
+            panic!("not servable");
+        };
+        let body = Bytes::copy_from_slice(&request.as_bytes()[req.head_len..]);
+        let exchange = route.exchange.as_ref().unwrap();
+        let caller = Caller {
+            consumer: "anonymous",
+            claims: None,
+        };
+        let map = facade_fields(&req, &route.header_names).unwrap();
+        let facade = FacadeParts {
+            path: req.path,
+            query: req.query,
+            headers: &map,
+        };
+        let Ok(mapped) = map_parts(&route, exchange, &params, &caller, facade, &body) else {
+            panic!("not mapped");
+        };
+        let fwd = Forwarded {
+            authority: route.backend.authority.as_bytes(),
+            request_id: "rid",
+            client_ip,
+        };
+        let mut direct = Vec::new();
+        write_mapped_head(&mut direct, &req, &route, &mapped, &fwd).unwrap();
+        // The full path: Pingora's head of every field, through `map_request`.
+        let mut header =
+            pingora_http::RequestHeader::build(req.method.clone(), req.target.as_bytes(), None)
+                .unwrap();
+        for h in req.headers {
+            header.append_header(h.name.to_string(), h.value).unwrap();
+        }
+        let fwd = Forwarding {
+            request_id: "rid",
+            client_ip,
+        };
+        let full =
+            crate::exchange::map_request(&route, exchange, &params, &caller, fwd, header, body);
+        let Ok(Ok(prepared)) = full else {
+            panic!("not mapped on the full path");
+        };
+        let wire =
+            pingora_core::protocols::http::v1::client::http_req_header_to_wire(&prepared.header)
+                .unwrap();
+        [fields(&direct), fields(&wire)]
+    }
+
+    #[test]
+    fn the_mapped_head_has_the_fields_the_full_path_gives_it() {
+        let operation = r#"{ backend: erp, request: { method: put, path: "/erp/{id}", query: { set: { t: "$.headers.x-tenant" } }, headers: { set: { x-tenant-id: "$.headers.x-tenant", x-gone: "$.headers.nope" }, remove: [x-drop], rename: { x-old: x-new } }, body: { ref: "$.body.r", who: "$.headers.x-tenant" } } }"#;
+        let request = "POST /orders/7?a=1 HTTP/1.1\r\nHost: gw\r\nX-Tenant: acme\r\nX-Drop: 1\r\nX-Old: o1\r\nX-Old: o2\r\nX-New: n\r\nX-Gone: g\r\nx-forwarded-for: 10.0.0.1\r\nX-Request-Id: theirs\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{\"r\":\"R1\"}";
+        let [direct, full] = both(operation, request, Some("127.0.0.2"));
+        // Pingora's head keeps the client's hop-by-hop `Connection`; the lean path does not.
+        let mut full_fields = full.1.clone();
+        full_fields.retain(|f| f != "connection: keep-alive");
+        assert_eq!(direct.0, full.0);
+        assert_eq!(direct.1, full_fields);
+        assert_eq!(direct.0, "PUT /base/erp/7?a=1&t=acme");
+        assert_eq!(
+            direct.1,
+            [
+                "content-length: 25",
+                "content-type: application/json",
+                "host: 127.0.0.1:9",
+                "x-forwarded-for: 10.0.0.1, 127.0.0.2",
+                "x-forwarded-proto: http",
+                "x-new: o1",
+                "x-request-id: rid",
+                "x-tenant-id: acme",
+                "x-tenant: acme",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_less_request_stays_body_less() {
+        // A buffered exchange (a response template) whose request keeps the client's body.
+        let operation = r#"{ backend: erp, response: { body: { id: "$.body.id" } } }"#;
+        let request = "POST /orders/7 HTTP/1.1\r\nHost: gw\r\nX-Tenant: acme\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n";
+        let [direct, full] = both(operation, request, None);
+        assert_eq!(direct, full);
+        assert_eq!(direct.0, "POST /base/orders/7");
+        assert!(!direct.1.iter().any(|f| f.starts_with("content-length")));
+        assert!(direct.1.contains(&"x-forwarded-for: 10.0.0.1".to_string()));
+    }
+}
