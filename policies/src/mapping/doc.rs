@@ -25,7 +25,7 @@ pub enum NotJson {
 /// a typical 1 KB body.
 pub fn parse_borrowed(body: &[u8]) -> Result<Borrowed<'_>, NotJson> {
     let text = std::str::from_utf8(body)?;
-    Ok(serde_json::from_str(text)?)
+    Ok(super::build::build(text)?)
 }
 
 /// Two member names are equal. The first bytes are compared before the rest: names of one

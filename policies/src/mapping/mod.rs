@@ -20,6 +20,7 @@
 //!   Other `$` keys are errors (a typo guard). Arrays: elements that find nothing are left out.
 //! - Numbers, booleans, null and other strings: literals.
 
+mod build;
 mod compile;
 mod context;
 mod doc;
