@@ -28,11 +28,18 @@ pub fn parse_borrowed(body: &[u8]) -> Result<Borrowed<'_>, NotJson> {
     Ok(super::build::build(text)?)
 }
 
-/// Two member names are equal. The first bytes are compared before the rest: names of one
-/// length mostly differ there, and a `memcmp` call per member scanned cost more than the scan.
+/// Two member names are equal. Names up to 16 bytes (nearly all) are compared here, byte by
+/// byte: a `memcmp` call per member scanned cost more than the scan (1 % of a chain request).
 #[inline]
 fn same_name(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    a == b
 }
 
 /// What a template needs from a JSON document.
