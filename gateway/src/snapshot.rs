@@ -10,7 +10,9 @@ use propylon_openapi::validate::RequestValidator;
 use propylon_openapi::{PathTemplate, RouteTable};
 use propylon_policies::auth::{ApiKeys, JwtVerifier, KeySet, TokenCache};
 use propylon_policies::limits::Limit;
-use propylon_policies::mapping::{BodyTemplate, HeaderNames, Roots, StatusMap, ValueTemplate};
+use propylon_policies::mapping::{
+    BodyTemplate, HeaderNames, Reads, Roots, StatusMap, ValueTemplate,
+};
 use propylon_policies::retry::RetryPolicy;
 use propylon_policies::xml::XmlShape;
 use std::collections::HashMap;
@@ -203,6 +205,8 @@ pub struct BufferedExchange {
     pub response_borrowed: bool,
     /// The parts of the response context those templates read.
     pub response_roots: Roots,
+    /// What they read of the backend's answer: a borrowed answer is built only that far.
+    pub response_reads: Reads,
 }
 
 /// `{set, remove, rename}` on headers; `set` values are templates over the request context.

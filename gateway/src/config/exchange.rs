@@ -6,7 +6,7 @@ use super::raw::{AsyncMode, BodyFormat, ErrorMode, RawOperation, RawXml, XmlEnve
 use crate::exchange::RESPONSE_ROOTS;
 use crate::snapshot::{BufferedExchange, HeaderEdits, QueryEdits, ResponseEdits};
 use propylon_openapi::validate::RequestValidator;
-use propylon_policies::mapping::{BodyTemplate, Roots, ValueTemplate};
+use propylon_policies::mapping::{BodyTemplate, Reads, Roots, ValueTemplate};
 use propylon_policies::xml::{Envelope, XmlShape};
 
 pub(super) fn compile(
@@ -92,6 +92,7 @@ pub(super) fn compile(
         request_borrowed: false,
         response_borrowed: false,
         response_roots: Roots::default(),
+        response_reads: Reads::all(),
     })
 }
 
@@ -114,6 +115,8 @@ pub(super) fn choose_documents(
     let edits = response.headers.set.iter().map(|(_, t)| t.roots());
     let body = exchange.response_body.as_ref().map(BodyTemplate::roots);
     exchange.response_roots = edits.chain(body).fold(Roots::default(), Roots::union);
+    let values = response.headers.set.iter().map(|(_, t)| t);
+    exchange.response_reads = Reads::of_body(exchange.response_body.as_ref(), values);
     exchange
 }
 

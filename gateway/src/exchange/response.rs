@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
 };
-use propylon_policies::mapping::{parse_borrowed, response_context, Borrowed, Doc, Roots};
+use propylon_policies::mapping::{parse_pruned, response_context, Borrowed, Doc, Roots};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 
@@ -57,11 +57,11 @@ pub fn shape_answer(
     let roots = exchange.response_roots;
     let headers = &answer.header.headers;
     if exchange.response_borrowed {
-        // Direct paths, no XML: the answer is read where it lies.
+        // Direct paths, no XML: the answer is read where it lies, as far as they read it.
         let body_json = if template.is_none() || answer.body.is_empty() {
             None
         } else {
-            match parse_borrowed(&answer.body) {
+            match parse_pruned(&answer.body, &exchange.response_reads) {
                 Ok(v) => Some(v),
                 Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
             }

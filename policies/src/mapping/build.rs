@@ -5,7 +5,8 @@
 //! text, so its numbers, nesting limit and error messages are unchanged.
 
 use super::doc::Borrowed;
-use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use super::reads::Reads;
+use serde::de::{DeserializeSeed, Deserializer, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json_borrow::ObjectAsVec;
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -13,11 +14,22 @@ use std::fmt;
 
 /// Parses `text` into a [`Borrowed`] document.
 pub(crate) fn build(text: &str) -> Result<Borrowed<'_>, serde_json::Error> {
+    build_pruned(text, &Reads::all())
+}
+
+/// Parses `text`, keeping only what `reads` names: other members are read as JSON (serde_json
+/// still refuses bad text in them) but not built. Arrays keep their elements only when their
+/// elements are read.
+pub(crate) fn build_pruned<'a>(
+    text: &'a str,
+    reads: &Reads,
+) -> Result<Borrowed<'a>, serde_json::Error> {
     let mut doc = Borrowed::Null;
     let escaped = Cell::new(false);
     let mut reader = serde_json::Deserializer::from_str(text);
     let slot = Slot {
         value: &mut doc,
+        reads,
         escaped: &escaped,
     };
     match slot.deserialize(&mut reader) {
@@ -26,15 +38,18 @@ pub(crate) fn build(text: &str) -> Result<Borrowed<'_>, serde_json::Error> {
             Ok(doc)
         }
         // `ObjectAsVec` takes only borrowed member names: a name with an escape (rare) sends
-        // the whole body through serde_json_borrow's own visitor, which keeps it as text.
+        // the whole body through serde_json_borrow's own visitor, which keeps it as text,
+        // whole: a pruned document is only ever a cheaper one.
         Err(_) if escaped.get() => serde_json::from_str(text),
         Err(e) => Err(e),
     }
 }
 
-/// Where the next value goes; `escaped` is set when a member name cannot be borrowed.
+/// Where the next value goes, and what of it is kept; `escaped` is set when a member name
+/// cannot be borrowed.
 struct Slot<'t, 'de> {
     value: &'t mut Borrowed<'de>,
+    reads: &'t Reads,
     escaped: &'t Cell<bool>,
 }
 
@@ -118,17 +133,21 @@ impl<'de> Visitor<'de> for Slot<'_, 'de> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut items = Vec::new();
-        loop {
-            items.push(Borrowed::Null);
-            let last = items.len() - 1;
-            let slot = Slot {
-                value: &mut items[last],
-                escaped: self.escaped,
-            };
-            if seq.next_element_seed(slot)?.is_none() {
-                items.pop();
-                break;
-            }
+        match self.reads.items() {
+            Some(reads) => loop {
+                items.push(Borrowed::Null);
+                let last = items.len() - 1;
+                let slot = Slot {
+                    value: &mut items[last],
+                    reads,
+                    escaped: self.escaped,
+                };
+                if seq.next_element_seed(slot)?.is_none() {
+                    items.pop();
+                    break;
+                }
+            },
+            None => while seq.next_element::<IgnoredAny>()?.is_some() {},
         }
         *self.value = Borrowed::Array(items);
         Ok(())
@@ -137,9 +156,14 @@ impl<'de> Visitor<'de> for Slot<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut members = ObjectAsVec::default();
         while let Some(name) = map.next_key_seed(Name(self.escaped))? {
+            let Some(reads) = self.reads.member(name) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
             let value = members.insert_unchecked_and_get_mut(name, Borrowed::Null);
             map.next_value_seed(Slot {
                 value,
+                reads,
                 escaped: self.escaped,
             })?;
         }

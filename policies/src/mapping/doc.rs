@@ -4,6 +4,7 @@
 //! bodies into on the hot path: strings and keys point into the body bytes and objects are
 //! vectors, so a 1 KB body builds and drops in under half the time.
 
+use super::reads::Reads;
 use jsonpath_rust::parser::model::JpQuery;
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
@@ -26,6 +27,13 @@ pub enum NotJson {
 pub fn parse_borrowed(body: &[u8]) -> Result<Borrowed<'_>, NotJson> {
     let text = std::str::from_utf8(body)?;
     Ok(super::build::build(text)?)
+}
+
+/// [`parse_borrowed`], keeping only the members and elements `reads` names: what a route's
+/// response templates read of a backend's answer. The rest is still checked as JSON.
+pub fn parse_pruned<'b>(body: &'b [u8], reads: &Reads) -> Result<Borrowed<'b>, NotJson> {
+    let text = std::str::from_utf8(body)?;
+    Ok(super::build::build_pruned(text, reads)?)
 }
 
 /// Two member names are equal. Names up to 16 bytes (nearly all) are compared here, byte by

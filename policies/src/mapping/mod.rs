@@ -28,6 +28,7 @@ mod emit;
 mod error;
 mod node;
 mod path;
+mod reads;
 mod roots;
 mod status;
 mod syntax;
@@ -38,8 +39,9 @@ mod value;
 mod tests;
 
 pub use context::{response_context, ContextDoc, RequestParts};
-pub use doc::{parse_borrowed, Borrowed, Doc, NotJson};
+pub use doc::{parse_borrowed, parse_pruned, Borrowed, Doc, NotJson};
 pub use error::MappingError;
+pub use reads::Reads;
 pub use roots::{HeaderNames, Roots};
 pub use status::StatusMap;
 pub use template::BodyTemplate;

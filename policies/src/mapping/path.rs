@@ -28,10 +28,17 @@ enum Kind {
 }
 
 #[derive(Debug, Clone)]
-enum Step {
+pub(crate) enum Step {
     Key(String),
     Index(i64),
     All,
+}
+
+/// A path's steps, for working out what it reads (`Reads`).
+pub(crate) enum PathSteps<'p> {
+    Definite(&'p [Step]),
+    Wildcard(&'p [Step]),
+    Engine,
 }
 
 /// What a path found, borrowed from the context.
@@ -103,6 +110,14 @@ impl JsonPath {
                 _ => None,
             },
             Kind::Engine(_) => None,
+        }
+    }
+
+    pub(crate) fn steps(&self) -> PathSteps<'_> {
+        match &self.kind {
+            Kind::Definite(steps) => PathSteps::Definite(steps),
+            Kind::Wildcard(steps) => PathSteps::Wildcard(steps),
+            Kind::Engine(_) => PathSteps::Engine,
         }
     }
 

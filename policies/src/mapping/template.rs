@@ -45,6 +45,10 @@ impl BodyTemplate {
         self.node.write_json(ctx, &mut out).then_some(out)
     }
 
+    pub(crate) fn node(&self) -> &Node {
+        &self.node
+    }
+
     /// The context parts this template reads.
     pub fn roots(&self) -> Roots {
         self.roots

@@ -63,6 +63,14 @@ impl ValueTemplate {
         }
     }
 
+    /// The path, for a value that is one.
+    pub(crate) fn path(&self) -> Option<&JsonPath> {
+        match &self.kind {
+            Kind::Path(path) => Some(path),
+            Kind::Literal(_) => None,
+        }
+    }
+
     /// The context parts this value reads.
     pub fn roots(&self) -> Roots {
         self.roots
