@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use propylon_bench::order;
 use propylon_policies::mapping::{
-    parse_borrowed, response_context, BodyTemplate, Borrowed, RequestParts,
+    parse_borrowed, parse_pruned, response_context, BodyTemplate, Borrowed, Reads, RequestParts,
 };
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -38,6 +38,8 @@ struct Fixture {
     answer: Vec<u8>,
     headers: HeaderMap,
     claims: Value,
+    /// What the response template reads of the answer, worked out once (as at config load).
+    reads: Reads,
 }
 
 impl Fixture {
@@ -51,13 +53,16 @@ impl Fixture {
             "x-request-id",
             HeaderValue::from_static("0f8e1c5e-3b1d-4c1a"),
         );
+        let response = response_template();
+        let reads = Reads::of_body(Some(&response), []);
         Fixture {
             request: request_template(),
-            response: response_template(),
+            response,
             order: order_body(),
             answer: legacy_answer(),
             headers,
             claims: json!({"sub": "user-7", "scope": "orders:write", "iss": "https://idp.example.com/"}),
+            reads,
         }
     }
 
@@ -111,8 +116,9 @@ impl Fixture {
         self.request.render_json(&ctx).unwrap()
     }
 
+    /// The answer built only as far as the response template reads it (`Reads`).
     fn map_response_borrowed(&self) -> Vec<u8> {
-        let body = parse_borrowed(&self.answer).unwrap();
+        let body = parse_pruned(&self.answer, &self.reads).unwrap();
         let ctx: Borrowed = response_context(self.response.roots(), 201, &self.headers, Some(body));
         self.response.render_json(&ctx).unwrap()
     }
@@ -169,6 +175,29 @@ fn mapping(c: &mut Criterion) {
                 serde_json::to_vec(&order).unwrap(),
                 serde_json::to_vec(&answer).unwrap(),
             ))
+        })
+    });
+    // The two bodies as borrowed documents: built in place (`parse_borrowed`, what the
+    // gateway does for requests), the answer pruned to what its template reads, and through
+    // serde_json_borrow's own visitor (what the gateway did before).
+    group.bench_function("parse_borrowed_both_1kb", |b| {
+        b.iter(|| {
+            let order = parse_borrowed(&f.order).unwrap();
+            let answer = parse_borrowed(&f.answer).unwrap();
+            black_box((order, answer))
+        })
+    });
+    group.bench_function("parse_borrowed_answer_pruned_1kb", |b| {
+        b.iter(|| black_box(parse_pruned(&f.answer, &f.reads).unwrap()))
+    });
+    group.bench_function("parse_borrowed_answer_1kb", |b| {
+        b.iter(|| black_box(parse_borrowed(&f.answer).unwrap()))
+    });
+    group.bench_function("parse_serde_json_borrow_visitor_both_1kb", |b| {
+        b.iter(|| {
+            let order: Borrowed = serde_json::from_slice(&f.order).unwrap();
+            let answer: Borrowed = serde_json::from_slice(&f.answer).unwrap();
+            black_box((order, answer))
         })
     });
     group.bench_function("baseline_parse_only_both_1kb", |b| {
