@@ -11,7 +11,7 @@ use propylon_openapi::{PathTemplate, RouteTable};
 use propylon_policies::auth::{ApiKeys, JwtVerifier, KeySet, TokenCache};
 use propylon_policies::limits::Limit;
 use propylon_policies::mapping::{
-    BodyTemplate, HeaderNames, Reads, Roots, StatusMap, ValueTemplate,
+    BodyTemplate, ClaimNames, HeaderNames, Reads, Roots, StatusMap, ValueTemplate,
 };
 use propylon_policies::retry::RetryPolicy;
 use propylon_policies::xml::XmlShape;
@@ -168,6 +168,8 @@ pub struct FacadeRoute {
     pub roots: Roots,
     /// Which request headers they read.
     pub header_names: HeaderNames,
+    /// Which claims they read.
+    pub claim_names: ClaimNames,
     /// The spec's `security` for this operation.
     pub security: Security,
     /// The operation's own limit (`quotas:` on the operation), instead of the consumer's tier.

@@ -282,6 +282,7 @@ fn compile_operation(
         .map(|ex| exchange::choose_documents(ex, &headers, &query, &response));
     let request_body = exchange.as_ref().and_then(|ex| ex.request_body.as_ref());
     let header_names = edits::header_names(&headers, &query, request_body);
+    let claim_names = edits::claim_names(&headers, &query, request_body);
     Some(FacadeRoute {
         api: api.name.clone(),
         operation_id: spec_op.operation_id.clone(),
@@ -295,6 +296,7 @@ fn compile_operation(
         response,
         roots,
         header_names,
+        claim_names,
         security: security?,
         limit,
         jobs,

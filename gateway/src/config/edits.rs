@@ -4,7 +4,9 @@ use super::compile::Ctx;
 use super::raw::{RawFieldMap, RawResponseMap};
 use crate::snapshot::{HeaderEdits, QueryEdits, ResponseEdits};
 use http::header::HeaderName;
-use propylon_policies::mapping::{BodyTemplate, HeaderNames, Roots, StatusMap, ValueTemplate};
+use propylon_policies::mapping::{
+    BodyTemplate, ClaimNames, HeaderNames, MemberNames, Roots, StatusMap, ValueTemplate,
+};
 
 const HEADER_HELP: &str = "header names are tokens (letters, digits, `-`)";
 
@@ -109,17 +111,48 @@ pub(super) fn header_names(
     query: &QueryEdits,
     body: Option<&BodyTemplate>,
 ) -> HeaderNames {
-    let mut names = HeaderNames::default();
+    read_names(
+        headers,
+        query,
+        body,
+        ValueTemplate::header_names,
+        BodyTemplate::header_names,
+    )
+}
+
+/// The claims read by name by the request's templates (see `ClaimNames`).
+pub(super) fn claim_names(
+    headers: &HeaderEdits,
+    query: &QueryEdits,
+    body: Option<&BodyTemplate>,
+) -> ClaimNames {
+    read_names(
+        headers,
+        query,
+        body,
+        ValueTemplate::claim_names,
+        BodyTemplate::claim_names,
+    )
+}
+
+fn read_names(
+    headers: &HeaderEdits,
+    query: &QueryEdits,
+    body: Option<&BodyTemplate>,
+    of_value: fn(&ValueTemplate) -> &MemberNames,
+    of_body: fn(&BodyTemplate) -> &MemberNames,
+) -> MemberNames {
+    let mut names = MemberNames::default();
     let values = headers
         .set
         .iter()
         .map(|(_, t)| t)
         .chain(query.set.iter().map(|(_, t)| t));
     for t in values {
-        names.union(t.header_names());
+        names.union(of_value(t));
     }
     if let Some(t) = body {
-        names.union(t.header_names());
+        names.union(of_body(t));
     }
     names
 }

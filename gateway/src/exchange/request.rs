@@ -10,7 +10,7 @@ use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 use propylon_openapi::validate::{FieldError, RequestValidator};
 use propylon_openapi::PathParams;
-use propylon_policies::mapping::{parse_borrowed, Borrowed, Doc, RequestParts};
+use propylon_policies::mapping::{borrowed_claims, parse_borrowed, Doc, RequestParts};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::{json, Value};
 
@@ -107,7 +107,8 @@ pub fn map_parts(
             v.validate_borrowed_body(doc)
         });
         let json_body = read?;
-        let claims = caller.claims_for(route.roots).map(Borrowed::from);
+        let claims = caller.claims_for(route.roots);
+        let claims = claims.map(|c| borrowed_claims(c, &route.claim_names));
         let context = parts.context(json_body, claims);
         let (body, content_type) = json_body_for(exchange, &context, body.clone());
         let edits = upstream::render(route, params, req.path, req.query, &context);

@@ -12,6 +12,7 @@ use propylon_policies::auth::{
 use propylon_policies::limits::LimitDecision;
 use propylon_policies::Problem;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -141,9 +142,12 @@ fn limit(
 ) -> LimitDecision {
     let plan = &snapshot.limits;
     let (limit, key) = match &route.limit {
-        Some(limit) => (limit, format!("{consumer}|{}", route.operation_id)),
+        Some(limit) => (
+            limit,
+            Cow::Owned(format!("{consumer}|{}", route.operation_id)),
+        ),
         None => match plan.consumers.get(consumer).or(plan.default.as_ref()) {
-            Some(limit) => (limit, consumer.to_string()),
+            Some(limit) => (limit, Cow::Borrowed(consumer)),
             None => {
                 return LimitDecision::Allow {
                     headers: Vec::new(),

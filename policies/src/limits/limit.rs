@@ -129,7 +129,7 @@ impl<C: Clock> Limit<C> {
         LimitDecision::Allow {
             headers: vec![
                 (RATELIMIT_POLICY, self.policy(now_unix)),
-                (RATELIMIT, format!("\"{policy}\";r={remaining};t={reset}")),
+                (RATELIMIT, ratelimit_field(policy, remaining, reset)),
             ],
         }
     }
@@ -205,6 +205,19 @@ impl<C: Clock> Limit<C> {
         }
         parts.join(", ")
     }
+}
+
+/// `"<policy>";r=<remaining>;t=<reset>`, written without `format!` (once per request).
+fn ratelimit_field(policy: &str, remaining: u64, reset: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let mut field = String::with_capacity(policy.len() + 48);
+    field.push('"');
+    field.push_str(policy);
+    field.push_str("\";r=");
+    field.push_str(digits.format(remaining));
+    field.push_str(";t=");
+    field.push_str(digits.format(reset));
+    field
 }
 
 fn unit_name(per_secs: u32) -> &'static str {

@@ -4,7 +4,7 @@
 use super::error::{child_pointer, MappingError};
 use super::node::{Each, Field, Lit, Node};
 use super::path::JsonPath;
-use super::roots::{HeaderNames, Roots, ROOT_NAMES};
+use super::roots::{ClaimNames, HeaderNames, Roots, ROOT_NAMES};
 use serde_json::{Map, Value};
 
 const DIRECTIVES: [&str; 5] = ["$path", "$default", "$each", "$to", "$literal"];
@@ -16,6 +16,7 @@ pub(crate) struct Compiler {
     pub(crate) errors: Vec<MappingError>,
     pub(crate) roots: Roots,
     pub(crate) headers: HeaderNames,
+    pub(crate) claims: ClaimNames,
     pub(crate) engine: bool,
 }
 
@@ -87,13 +88,18 @@ impl Compiler {
                     return None;
                 }
                 Some("headers") => match path.member_below_root() {
-                    Some(name) => self.headers.add(name),
+                    Some(name) => self.headers.add(&name.to_ascii_lowercase()),
                     None => self.headers = HeaderNames::All,
+                },
+                Some("claims") => match path.member_below_root() {
+                    Some(name) => self.claims.add(name),
+                    None => self.claims = ClaimNames::All,
                 },
                 Some(_) => {}
                 None => {
                     self.roots = Roots::ALL;
                     self.headers = HeaderNames::All;
+                    self.claims = ClaimNames::All;
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! built: no header map or query decoding for a template that reads only the body.
 
 use super::doc::{Borrowed, Doc};
-use super::roots::{HeaderNames, Roots};
+use super::roots::{ClaimNames, HeaderNames, MemberNames, Roots};
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
@@ -116,6 +116,20 @@ impl<'r> RequestParts<'r> {
         let consumer = self.consumer.map(|c| D::text(c.into()));
         push_some(&mut ctx, self.roots.consumer, "consumer", consumer);
         D::object(ctx)
+    }
+}
+
+/// The claims as a borrowed document: only the `wanted` ones, unless templates may read any.
+pub fn borrowed_claims<'c>(claims: &'c Value, wanted: &ClaimNames) -> Borrowed<'c> {
+    match (wanted, claims) {
+        (MemberNames::Only(names), Value::Object(map)) => {
+            let members = names
+                .iter()
+                .filter_map(|name| map.get_key_value(name.as_str()))
+                .map(|(k, v)| (k.as_str(), Borrowed::from(v)));
+            Borrowed::Object(members.collect())
+        }
+        _ => Borrowed::from(claims),
     }
 }
 
@@ -338,5 +352,30 @@ mod tests {
         };
         let ctx = response_context(only_status, 201, &headers(), Some(json!(1)));
         assert_eq!(ctx, json!({"status": 201}));
+    }
+
+    #[test]
+    fn only_the_claims_read_by_name_are_kept() {
+        use crate::mapping::BodyTemplate;
+        let claims = json!({"iss": "i", "sub": "u1", "scope": "a b", "tenant": {"id": 7}});
+        let template =
+            BodyTemplate::compile(&json!({"who": "$.claims.sub", "t": "$.claims.tenant.id"}));
+        let names = template.unwrap().claim_names().clone();
+        assert_eq!(names, ClaimNames::Only(vec!["sub".into(), "tenant".into()]));
+        let kept = borrowed_claims(&claims, &names);
+        assert_eq!(
+            Value::from(&kept),
+            json!({"sub": "u1", "tenant": {"id": 7}})
+        );
+        let whole = BodyTemplate::compile(&json!({"all": "$.claims"})).unwrap();
+        assert_eq!(whole.claim_names(), &ClaimNames::All);
+        assert_eq!(
+            Value::from(&borrowed_claims(&claims, &ClaimNames::All)),
+            claims
+        );
+        let any = BodyTemplate::compile(&json!({"x": "$..sub"})).unwrap();
+        assert_eq!(any.claim_names(), &ClaimNames::All);
+        // Claims that are not an object are kept as they are.
+        assert_eq!(Value::from(&borrowed_claims(&json!(1), &names)), json!(1));
     }
 }

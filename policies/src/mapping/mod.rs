@@ -38,11 +38,11 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use context::{response_context, ContextDoc, RequestParts};
+pub use context::{borrowed_claims, response_context, ContextDoc, RequestParts};
 pub use doc::{parse_borrowed, parse_pruned, Borrowed, Doc, NotJson};
 pub use error::MappingError;
 pub use reads::Reads;
-pub use roots::{HeaderNames, Roots};
+pub use roots::{ClaimNames, HeaderNames, MemberNames, Roots};
 pub use status::StatusMap;
 pub use template::BodyTemplate;
 pub use value::ValueTemplate;

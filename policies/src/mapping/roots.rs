@@ -59,45 +59,51 @@ impl Roots {
     }
 }
 
-/// The request headers a template reads by name (`$.headers.x-tenant`), so the context holds
-/// only those: a bearer token or a cookie is not copied for a template that reads a tenant.
+/// The members of one context part that templates read by name (`$.headers.x-tenant`,
+/// `$.claims.sub`), so that the context holds only those: a bearer token or a cookie is not
+/// copied for a template that reads a tenant, nor every claim for one that reads `sub`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderNames {
+pub enum MemberNames {
     Only(Vec<String>),
     /// `$.headers`, `$.headers.*`, `$..x`: any of them.
     All,
 }
 
-impl Default for HeaderNames {
+/// Request headers by name, in lower case (the context's names).
+pub type HeaderNames = MemberNames;
+
+/// Claims by name, as the token spells them.
+pub type ClaimNames = MemberNames;
+
+impl Default for MemberNames {
     fn default() -> Self {
-        HeaderNames::Only(Vec::new())
+        MemberNames::Only(Vec::new())
     }
 }
 
-impl HeaderNames {
-    /// Adds `name` (lower-case, as the context's names are).
+impl MemberNames {
+    /// Adds `name` as it is (headers are lower-cased by the caller).
     pub(crate) fn add(&mut self, name: &str) {
-        if let HeaderNames::Only(names) = self {
-            let name = name.to_ascii_lowercase();
-            if !names.contains(&name) {
-                names.push(name);
+        if let MemberNames::Only(names) = self {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
             }
         }
     }
 
     /// The names read by either `self` or `other`.
-    pub fn union(&mut self, other: &HeaderNames) {
+    pub fn union(&mut self, other: &MemberNames) {
         match other {
-            HeaderNames::All => *self = HeaderNames::All,
-            HeaderNames::Only(names) => names.iter().for_each(|n| self.add(n)),
+            MemberNames::All => *self = MemberNames::All,
+            MemberNames::Only(names) => names.iter().for_each(|n| self.add(n)),
         }
     }
 
-    /// Whether the context keeps the header `name` (lower-case).
+    /// Whether the context keeps the member `name`.
     pub fn wants(&self, name: &str) -> bool {
         match self {
-            HeaderNames::All => true,
-            HeaderNames::Only(names) => names.iter().any(|n| n == name),
+            MemberNames::All => true,
+            MemberNames::Only(names) => names.iter().any(|n| n == name),
         }
     }
 }
@@ -109,7 +115,7 @@ mod tests {
     #[test]
     fn header_names_union_and_wants() {
         let mut names = HeaderNames::default();
-        names.add("X-Tenant");
+        names.add("x-tenant");
         names.union(&HeaderNames::Only(vec!["accept".into(), "x-tenant".into()]));
         assert_eq!(
             names,

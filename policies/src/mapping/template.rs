@@ -4,7 +4,7 @@ use super::compile::{Compiler, Scope};
 use super::doc::Doc;
 use super::error::MappingError;
 use super::node::Node;
-use super::roots::{HeaderNames, Roots};
+use super::roots::{ClaimNames, HeaderNames, Roots};
 use serde_json::Value;
 
 /// A body template, compiled once at config load and rendered per request.
@@ -13,6 +13,7 @@ pub struct BodyTemplate {
     node: Node,
     roots: Roots,
     headers: HeaderNames,
+    claims: ClaimNames,
     engine: bool,
 }
 
@@ -27,6 +28,7 @@ impl BodyTemplate {
                 node,
                 roots: compiler.roots,
                 headers: compiler.headers,
+                claims: compiler.claims,
                 engine: compiler.engine,
             }),
             _ => Err(compiler.errors),
@@ -57,6 +59,11 @@ impl BodyTemplate {
     /// The headers this template reads, by name.
     pub fn header_names(&self) -> &HeaderNames {
         &self.headers
+    }
+
+    /// The claims this template reads, by name.
+    pub fn claim_names(&self) -> &ClaimNames {
+        &self.claims
     }
 
     /// True when every path is direct (names, indexes, `[*]`), so the template may read a

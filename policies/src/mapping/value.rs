@@ -4,7 +4,7 @@ use super::compile::{Compiler, Scope};
 use super::doc::Doc;
 use super::error::MappingError;
 use super::path::JsonPath;
-use super::roots::{HeaderNames, Roots};
+use super::roots::{ClaimNames, HeaderNames, Roots};
 use serde_json::Value;
 
 /// A header or query value template.
@@ -13,6 +13,7 @@ pub struct ValueTemplate {
     kind: Kind,
     roots: Roots,
     headers: HeaderNames,
+    claims: ClaimNames,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +34,7 @@ impl ValueTemplate {
                 kind: Kind::Path(path),
                 roots: compiler.roots,
                 headers: compiler.headers,
+                claims: compiler.claims,
             }),
             None => Err(compiler.errors.into_iter().next().unwrap_or_else(|| {
                 MappingError::new("", format!("`{text}` is not a valid JSONPath"))
@@ -46,6 +48,7 @@ impl ValueTemplate {
             kind: Kind::Literal(text.to_string()),
             roots: Roots::default(),
             headers: HeaderNames::default(),
+            claims: ClaimNames::default(),
         }
     }
 
@@ -79,6 +82,11 @@ impl ValueTemplate {
     /// The headers this value reads, by name.
     pub fn header_names(&self) -> &HeaderNames {
         &self.headers
+    }
+
+    /// The claims this value reads, by name.
+    pub fn claim_names(&self) -> &ClaimNames {
+        &self.claims
     }
 
     /// True when the value may read a [`Borrowed`](super::Borrowed) document (see
