@@ -47,6 +47,10 @@ paths:
   /orders:
     post:
       operationId: createOrder
+      parameters:
+        - name: x-channel
+          in: header
+          schema: { type: string, enum: [web, store] }
       requestBody:
         required: true
         content:
@@ -346,6 +350,25 @@ fn wrong_content_type_is_a_415() {
         );
     }
     assert_eq!(s.inv.call_count(), 0, "calls: {:?}", s.inv.calls());
+}
+
+/// A buffered operation (the lean path's whole lane) checks its header parameters too.
+#[test]
+fn a_header_parameter_of_a_mapped_operation_is_checked() {
+    let s = setup();
+    let body = br#"{"customer":"C-1","items":[{"sku":"A"}]}"#;
+    let send = |channel: &str| {
+        let headers = [("content-type", "application/json"), ("x-channel", channel)];
+        s.gw.request("POST", "/orders", &headers, Some(body))
+    };
+    let resp = send("phone");
+    let errors = invalid_request_errors(&resp);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "/headers/x-channel");
+    assert_eq!(s.inv.call_count(), 0, "calls: {:?}", s.inv.calls());
+    let resp = send("web");
+    assert_eq!(resp.status, 200, "body: {}", resp.text());
+    assert_eq!(s.inv.call_count(), 1);
 }
 
 #[test]

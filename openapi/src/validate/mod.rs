@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use crate::router::PathParams;
@@ -125,6 +125,11 @@ impl RequestValidator {
     /// Whether a header parameter is checked (the pass-through path reads no header map).
     pub fn reads_headers(&self) -> bool {
         self.params.iter().any(|p| p.header.is_some())
+    }
+
+    /// The header parameters' names (lower case): all `validate_parameters` reads of the map.
+    pub fn header_names(&self) -> impl Iterator<Item = &HeaderName> {
+        self.params.iter().filter_map(|p| p.header.as_ref())
     }
 
     /// The 415 decision. Media type parameters (charset) are ignored and

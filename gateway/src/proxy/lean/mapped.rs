@@ -7,6 +7,7 @@ use super::head::{hop_by_hop, ClientRequest, Forwarded};
 use crate::exchange::Mapped;
 use crate::snapshot::FacadeRoute;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use propylon_openapi::validate::RequestValidator;
 use propylon_policies::forwarding::forwarded_for;
 use propylon_policies::mapping::HeaderNames;
 
@@ -14,13 +15,31 @@ use propylon_policies::mapping::HeaderNames;
 /// name (all of them for `$.headers`). Building the whole map costs a copy of every name and
 /// value; a chain request carries a ~700-byte bearer token no template reads.
 pub fn facade_fields(req: &ClientRequest<'_>, wanted: &HeaderNames) -> Option<HeaderMap> {
-    let read = |name: &str| {
+    fields_named(req, |name| {
         name.eq_ignore_ascii_case("content-type")
             || match wanted {
                 HeaderNames::All => true,
                 HeaderNames::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
             }
-    };
+    })
+}
+
+/// The client's fields named as the spec's header parameters, which is all parameter
+/// validation reads of them.
+pub fn parameter_fields(
+    req: &ClientRequest<'_>,
+    validator: &RequestValidator,
+) -> Option<HeaderMap> {
+    fields_named(req, |name| {
+        validator
+            .header_names()
+            .any(|n| n.as_str().eq_ignore_ascii_case(name))
+    })
+}
+
+/// A header map of the client's fields whose name `read` accepts; `None` when one of them is
+/// not a valid name or value.
+fn fields_named(req: &ClientRequest<'_>, read: impl Fn(&str) -> bool) -> Option<HeaderMap> {
     let mut map = HeaderMap::new();
     for h in req.headers.iter().filter(|h| read(h.name)) {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;

@@ -41,7 +41,7 @@ use pingora_http::ResponseHeader;
 use pingora_timeout::fast_timeout::fast_timeout;
 use pool::UpstreamPool;
 use propylon_openapi::{PathParams, RouteLookup};
-use propylon_policies::Problem;
+use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -309,8 +309,20 @@ impl Call<'_> {
             Admission::Refuse(problem) => return self.answer_problem(stream, problem, "").await,
         }
         if let Some(validator) = &self.route.validator {
-            let errors =
-                validator.validate_parameters(params, self.req.query, &http::HeaderMap::new());
+            // Only the whole lane gets here with header parameters (see `lane`).
+            let headers = if validator.reads_headers() {
+                let Some(fields) = mapped::parameter_fields(self.req, validator) else {
+                    let problem =
+                        Problem::new(ProblemKind::BadRequest, "the request cannot be processed");
+                    return self
+                        .answer_problem(stream, problem, "InvalidHTTPHeader")
+                        .await;
+                };
+                fields
+            } else {
+                http::HeaderMap::new()
+            };
+            let errors = validator.validate_parameters(params, self.req.query, &headers);
             if !errors.is_empty() {
                 return self
                     .answer_problem(stream, exchange::invalid(errors), "")
