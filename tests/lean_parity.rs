@@ -297,3 +297,139 @@ fn a_backend_error_is_the_same_problem_on_both_paths() {
     assert_eq!(relayed.status, 404);
     assert_eq!(relayed.body, json!({"Error": "no such customer"}));
 }
+
+#[test]
+fn an_unusable_answer_and_a_client_request_id_are_treated_alike() {
+    let crm = RecordingBackend::start(Reply::new(200, "application/json", b"{\"CustId\": 7,"));
+    let config = CONFIG.replace("@CRM@", &crm.url());
+    let gw = Gateway::start_with_files(&config, &[("customers.yaml", SPEC)]);
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-channel", "web"),
+        ("x-request-id", "client-chose-this"),
+    ];
+    let body = br#"{"name":"Ada","email":"ada@example.com"}"#;
+    let mut ids = Vec::new();
+    for close in [false, true] {
+        let mut all = headers.to_vec();
+        if close {
+            all.push(("connection", "close"));
+        }
+        let resp = gw.request("PUT", "/customers/7", &all, Some(body));
+        let problem = assert_problem(&resp, 502);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("cannot be read"),
+            "{problem}"
+        );
+        ids.push((
+            resp.header("x-request-id"),
+            crm.last().header("x-request-id"),
+        ));
+    }
+    let expected = Some("client-chose-this".to_string());
+    assert_eq!(ids, vec![(expected.clone(), expected.clone()); 2]);
+    let lean = exchange(
+        &gw,
+        &crm,
+        "PUT",
+        "/customers/7",
+        &headers,
+        Some(body),
+        false,
+    );
+    let full = exchange(&gw, &crm, "PUT", "/customers/7", &headers, Some(body), true);
+    assert_eq!(lean, full);
+}
+
+const SECURED_SPEC: &str = r#"openapi: 3.0.3
+info: { title: Customers, version: "1" }
+components:
+  securitySchemes:
+    apiKey: { type: apiKey, in: header, name: X-API-Key }
+security:
+  - apiKey: []
+paths:
+  /customers/{id}:
+    get:
+      operationId: getCustomer
+      parameters:
+        - { name: id, in: path, required: true, schema: { type: integer } }
+      responses:
+        "200": { description: the record }
+    put:
+      operationId: updateCustomer
+      parameters:
+        - { name: id, in: path, required: true, schema: { type: integer } }
+      requestBody:
+        content:
+          application/json:
+            schema: { type: object, required: [name], properties: { name: { type: string } } }
+      responses:
+        "200": { description: updated }
+"#;
+
+const SECURED_CONFIG: &str = r#"server:
+  listen: "{{LISTEN}}"
+  admin_listen: "{{ADMIN}}"
+  admin_token: "{{TOKEN}}"
+backends:
+  crm:
+    url: "@CRM@"
+auth:
+  api_keys:
+    - consumer: erp-batch
+      key_sha256: 3605a9e4358da4302f8acea41f0f52cef85d0e3f727c7b020fc7305aec8d56b4
+quotas:
+  default: { rate: 1000/s, burst: 1000, quota: 100000/day }
+apis:
+  - name: customers
+    spec: ./customers.yaml
+    operations:
+      getCustomer:
+        backend: crm
+      updateCustomer:
+        backend: crm
+        request:
+          body: { Name: "$.body.name", By: "$.consumer" }
+"#;
+
+#[test]
+fn keys_and_quotas_are_applied_alike() {
+    let crm = RecordingBackend::start(Reply::json(200, json!({"ok": true})));
+    let config = SECURED_CONFIG.replace("@CRM@", &crm.url());
+    let gw = Gateway::start_with_files(&config, &[("customers.yaml", SECURED_SPEC)]);
+    let json_type = ("content-type", "application/json");
+    let body: &[u8] = br#"{"name":"Ada"}"#;
+    let cases: Vec<Case> = vec![
+        ("GET", "/customers/7", vec![], None),
+        ("GET", "/customers/7", vec![("x-api-key", "wrong")], None),
+        ("GET", "/customers/7", vec![("x-api-key", "k-123")], None),
+        ("PUT", "/customers/7", vec![json_type], Some(body)),
+        (
+            "PUT",
+            "/customers/7",
+            vec![json_type, ("x-api-key", "k-123")],
+            Some(body),
+        ),
+    ];
+    for (method, path, headers, body) in &cases {
+        let lean = exchange(&gw, &crm, method, path, headers, *body, false);
+        let full = exchange(&gw, &crm, method, path, headers, *body, true);
+        assert_eq!(lean, full, "{method} {path} {headers:?}");
+        let keyed = headers.iter().any(|(_, v)| *v == "k-123");
+        assert_eq!(lean.status, if keyed { 200 } else { 401 }, "{lean:?}");
+        if keyed {
+            assert!(
+                lean.headers.iter().any(|(n, _)| n == "ratelimit"),
+                "{lean:?}"
+            );
+        }
+    }
+    assert_eq!(
+        crm.last().body_json(),
+        json!({"Name": "Ada", "By": "erp-batch"})
+    );
+}
