@@ -433,3 +433,71 @@ fn keys_and_quotas_are_applied_alike() {
         json!({"Name": "Ada", "By": "erp-batch"})
     );
 }
+
+const XML_CONFIG: &str = r#"server:
+  listen: "{{LISTEN}}"
+  admin_listen: "{{ADMIN}}"
+  admin_token: "{{TOKEN}}"
+backends:
+  crm:
+    url: "@CRM@"
+    format: xml
+    xml: { root: m:UpdateCustomer, namespace: "urn:crm", envelope: soap11 }
+apis:
+  - name: customers
+    spec: ./customers.yaml
+    operations:
+      getCustomer:
+        backend: crm
+        response:
+          body: { id: "$.body.Customer.Id", tags: { $each: "$.body.Customer.Tag", $to: "$" } }
+      updateCustomer:
+        backend: crm
+        request:
+          path: /soap
+          body: { CustId: "$.path.id", Name: "$.body.name", "@version": "2", Tags: { Tag: "$.body.tags" } }
+        response:
+          errors: pass
+          headers: { set: { x-crm-ref: "$.body.Customer.Id" } }
+"#;
+
+#[test]
+fn an_xml_backend_is_spoken_to_alike() {
+    let soap = r#"<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><R><Customer kind="gold"><Id>7</Id><Tag>a</Tag><Tag>b &amp; c</Tag></Customer></R></s:Body></s:Envelope>"#;
+    let crm = RecordingBackend::start(Reply::new(200, "text/xml", soap.as_bytes()));
+    let config = XML_CONFIG.replace("@CRM@", &crm.url());
+    let gw = Gateway::start_with_files(&config, &[("customers.yaml", SPEC)]);
+    let json_type = ("content-type", "application/json");
+    let cases: Vec<Case> = vec![
+        ("GET", "/customers/7", vec![], None),
+        (
+            "PUT",
+            "/customers/7",
+            vec![json_type, ("x-channel", "web")],
+            Some(br#"{"name":"Ada <&>","email":"ada@example.com","tags":["x","y"]}"#),
+        ),
+        (
+            "PUT",
+            "/customers/7",
+            vec![json_type, ("x-channel", "web")],
+            Some(br#"{"name":"Ada","email":"ada@example.com","tags":[["nested"]]}"#),
+        ),
+    ];
+    for (method, path, headers, body) in &cases {
+        let lean = exchange(&gw, &crm, method, path, headers, *body, false);
+        let full = exchange(&gw, &crm, method, path, headers, *body, true);
+        assert_eq!(lean, full, "{method} {path} {headers:?}");
+    }
+    let got = exchange(&gw, &crm, "GET", "/customers/7", &[], None, false);
+    assert_eq!(got.body, json!({"id": "7", "tags": ["a", "b & c"]}));
+    crm.set_reply(Reply::new(
+        500,
+        "text/xml",
+        b"<Fault><Code>x</Code></Fault>",
+    ));
+    let (put, headers) = (&cases[1], &cases[1].2);
+    let lean = exchange(&gw, &crm, put.0, put.1, headers, put.3, false);
+    let full = exchange(&gw, &crm, put.0, put.1, headers, put.3, true);
+    assert_eq!(lean, full);
+    assert_eq!(lean.status, 500, "errors: pass relays the fault: {lean:?}");
+}
