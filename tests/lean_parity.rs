@@ -188,6 +188,14 @@ fn both_paths_answer_alike_and_send_the_backend_the_same_request() {
         ("GET", "/customers/7?verbose=true", vec![], None),
         ("GET", "/customers/7?verbose=maybe", vec![], None),
         ("GET", "/customers/x", vec![], None),
+        ("HEAD", "/customers/7", vec![], None),
+        (
+            "GET",
+            "/customers/7?verbose=true&x=a%20b+c&x=2",
+            vec![("x-tenant", "t1")],
+            None,
+        ),
+        ("GET", "/customers/%37", vec![], None),
         (
             "PUT",
             "/customers/7?dry=true",
@@ -198,6 +206,17 @@ fn both_paths_answer_alike_and_send_the_backend_the_same_request() {
                 ("x-debug", "1"),
                 ("x-old", "o1"),
                 ("x-forwarded-for", "10.0.0.1"),
+            ],
+            Some(good),
+        ),
+        (
+            "PUT",
+            "/customers/%37",
+            vec![
+                json_type,
+                ("x-channel", "web"),
+                ("x-tenant", "a"),
+                ("x-tenant", "b"),
             ],
             Some(good),
         ),
@@ -238,7 +257,7 @@ fn both_paths_answer_alike_and_send_the_backend_the_same_request() {
         &crm,
         "PUT",
         "/customers/7?dry=true",
-        &cases[3].2,
+        &cases[6].2,
         Some(good),
         false,
     );
@@ -263,7 +282,7 @@ fn both_paths_answer_alike_and_send_the_backend_the_same_request() {
     assert!(!sent_headers
         .iter()
         .any(|(n, _)| n == "x-debug" || n == "x-old"));
-    for refused in &cases[4..] {
+    for refused in &cases[8..] {
         let seen = exchange(
             &gw, &crm, refused.0, refused.1, &refused.2, refused.3, false,
         );
