@@ -148,7 +148,7 @@ fn exchange(
         .filter(|(n, _)| {
             !matches!(
                 n.as_str(),
-                "date" | "x-request-id" | "connection" | "keep-alive"
+                "date" | "x-request-id" | "connection" | "keep-alive" | "retry-after"
             )
         })
         .map(|(n, v)| {
@@ -412,6 +412,7 @@ apis:
     operations:
       getCustomer:
         backend: crm
+        quotas: { quota: 4/day }
       updateCustomer:
         backend: crm
         request:
@@ -454,6 +455,25 @@ fn keys_and_quotas_are_applied_alike() {
         crm.last().body_json(),
         json!({"Name": "Ada", "By": "erp-batch"})
     );
+    // `getCustomer`'s own quota (4 a day, two keyed GETs above): two more, then refusals.
+    let keyed = [("x-api-key", "k-123")];
+    let mut last = Vec::new();
+    for close in [false, true, false, true] {
+        last.push(exchange(
+            &gw,
+            &crm,
+            "GET",
+            "/customers/7",
+            &keyed,
+            None,
+            close,
+        ));
+    }
+    assert_eq!((last[0].status, last[1].status), (200, 200));
+    assert_eq!((last[2].status, last[3].status), (429, 429), "{last:?}");
+    assert_eq!(last[2], last[3]);
+    let refused = gw.request("GET", "/customers/7", &keyed, None);
+    assert!(refused.header("retry-after").is_some());
 }
 
 const XML_CONFIG: &str = r#"server:
