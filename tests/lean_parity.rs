@@ -171,6 +171,21 @@ fn exchange(
     }
 }
 
+/// Sends the request both ways and asserts the two paths agree; what the lean path gave.
+fn both_ways(
+    gw: &Gateway,
+    crm: &RecordingBackend,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Seen {
+    let lean = exchange(gw, crm, method, path, headers, body, false);
+    let full = exchange(gw, crm, method, path, headers, body, true);
+    assert_eq!(lean, full, "{method} {path} {headers:?}");
+    lean
+}
+
 #[test]
 fn both_paths_answer_alike_and_send_the_backend_the_same_request() {
     let crm = RecordingBackend::start(
@@ -247,9 +262,7 @@ fn both_paths_answer_alike_and_send_the_backend_the_same_request() {
         ),
     ];
     for (method, path, headers, body) in &cases {
-        let lean = exchange(&gw, &crm, method, path, headers, *body, false);
-        let full = exchange(&gw, &crm, method, path, headers, *body, true);
-        assert_eq!(lean, full, "{method} {path} {headers:?}");
+        both_ways(&gw, &crm, method, path, headers, *body);
     }
     // The cases did what they say: a mapped call, then refusals that never reach the CRM.
     let mapped = exchange(
@@ -298,24 +311,10 @@ fn a_backend_error_is_the_same_problem_on_both_paths() {
     let gw = Gateway::start_with_files(&config, &[("customers.yaml", SPEC)]);
     let headers = [("content-type", "application/json"), ("x-channel", "store")];
     let body = br#"{"name":"Ada","email":"ada@example.com"}"#;
-    let lean = exchange(
-        &gw,
-        &crm,
-        "PUT",
-        "/customers/9",
-        &headers,
-        Some(body),
-        false,
-    );
-    let full = exchange(&gw, &crm, "PUT", "/customers/9", &headers, Some(body), true);
-    assert_eq!(lean, full);
+    let lean = both_ways(&gw, &crm, "PUT", "/customers/9", &headers, Some(body));
     assert_eq!(lean.status, 404, "{lean:?}");
     assert_eq!(lean.body["type"], "urn:propylon:problem:backend-error");
-    let relayed = exchange(&gw, &crm, "GET", "/customers/9", &[], None, false);
-    assert_eq!(
-        relayed,
-        exchange(&gw, &crm, "GET", "/customers/9", &[], None, true)
-    );
+    let relayed = both_ways(&gw, &crm, "GET", "/customers/9", &[], None);
     assert_eq!(relayed.status, 404);
     assert_eq!(relayed.body, json!({"Error": "no such customer"}));
 }
@@ -353,17 +352,7 @@ fn an_unusable_answer_and_a_client_request_id_are_treated_alike() {
     }
     let expected = Some("client-chose-this".to_string());
     assert_eq!(ids, vec![(expected.clone(), expected.clone()); 2]);
-    let lean = exchange(
-        &gw,
-        &crm,
-        "PUT",
-        "/customers/7",
-        &headers,
-        Some(body),
-        false,
-    );
-    let full = exchange(&gw, &crm, "PUT", "/customers/7", &headers, Some(body), true);
-    assert_eq!(lean, full);
+    both_ways(&gw, &crm, "PUT", "/customers/7", &headers, Some(body));
 }
 
 const SECURED_SPEC: &str = r#"openapi: 3.0.3
@@ -439,9 +428,7 @@ fn keys_and_quotas_are_applied_alike() {
         ),
     ];
     for (method, path, headers, body) in &cases {
-        let lean = exchange(&gw, &crm, method, path, headers, *body, false);
-        let full = exchange(&gw, &crm, method, path, headers, *body, true);
-        assert_eq!(lean, full, "{method} {path} {headers:?}");
+        let lean = both_ways(&gw, &crm, method, path, headers, *body);
         let keyed = headers.iter().any(|(_, v)| *v == "k-123");
         assert_eq!(lean.status, if keyed { 200 } else { 401 }, "{lean:?}");
         if keyed {
@@ -526,9 +513,7 @@ fn an_xml_backend_is_spoken_to_alike() {
         ),
     ];
     for (method, path, headers, body) in &cases {
-        let lean = exchange(&gw, &crm, method, path, headers, *body, false);
-        let full = exchange(&gw, &crm, method, path, headers, *body, true);
-        assert_eq!(lean, full, "{method} {path} {headers:?}");
+        both_ways(&gw, &crm, method, path, headers, *body);
     }
     let got = exchange(&gw, &crm, "GET", "/customers/7", &[], None, false);
     assert_eq!(got.body, json!({"id": "7", "tags": ["a", "b & c"]}));
@@ -538,8 +523,6 @@ fn an_xml_backend_is_spoken_to_alike() {
         b"<Fault><Code>x</Code></Fault>",
     ));
     let (put, headers) = (&cases[1], &cases[1].2);
-    let lean = exchange(&gw, &crm, put.0, put.1, headers, put.3, false);
-    let full = exchange(&gw, &crm, put.0, put.1, headers, put.3, true);
-    assert_eq!(lean, full);
+    let lean = both_ways(&gw, &crm, put.0, put.1, headers, put.3);
     assert_eq!(lean.status, 500, "errors: pass relays the fault: {lean:?}");
 }
