@@ -149,10 +149,7 @@ pub fn write_upstream_head(
     target: &str,
     fwd: &Forwarded<'_>,
 ) {
-    out.extend_from_slice(req.method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    request_line(out, &req.method, target);
     let mut client_xff = None;
     for h in req.headers {
         let name = h.name;
@@ -169,24 +166,41 @@ pub fn write_upstream_head(
         }
         field(out, name.as_bytes(), h.value);
     }
-    field(out, b"Host", fwd.authority);
-    field(out, b"X-Request-Id", fwd.request_id.as_bytes());
-    match fwd.client_ip {
-        Some(ip) => {
-            let prior = client_xff.and_then(|v| std::str::from_utf8(v).ok());
-            field(out, b"X-Forwarded-For", forwarded_for(prior, ip).as_bytes());
-        }
-        None => {
-            if let Some(v) = client_xff {
-                field(out, b"X-Forwarded-For", v);
-            }
-        }
-    }
-    field(out, b"X-Forwarded-Proto", b"http");
+    let prior = client_xff.and_then(|v| std::str::from_utf8(v).ok());
+    let ours = fwd.forwarded_for(prior);
+    // Without the client's address, its own `X-Forwarded-For` goes on as it came.
+    fwd.write_fields(out, ours.as_deref().map(str::as_bytes).or(client_xff));
     out.extend_from_slice(b"\r\n");
 }
 
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+/// `METHOD target HTTP/1.1`.
+pub(super) fn request_line(out: &mut Vec<u8>, method: &Method, target: &str) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+}
+
+impl Forwarded<'_> {
+    /// The `X-Forwarded-For` the backend gets: `prior` (the request's) with the client's
+    /// address added; `None` without a client address.
+    pub(super) fn forwarded_for(&self, prior: Option<&str>) -> Option<String> {
+        self.client_ip.map(|ip| forwarded_for(prior, ip))
+    }
+
+    /// `Host`, `X-Request-Id`, `X-Forwarded-For` (when `xff` is given) and
+    /// `X-Forwarded-Proto`.
+    pub(super) fn write_fields(&self, out: &mut Vec<u8>, xff: Option<&[u8]>) {
+        field(out, b"Host", self.authority);
+        field(out, b"X-Request-Id", self.request_id.as_bytes());
+        if let Some(xff) = xff {
+            field(out, b"X-Forwarded-For", xff);
+        }
+        field(out, b"X-Forwarded-Proto", b"http");
+    }
+}
+
+pub(super) fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     // Separators pushed byte by byte: a copy call per two-byte slice costs more.
     out.extend_from_slice(name);
     out.push(b':');

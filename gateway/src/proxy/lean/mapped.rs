@@ -3,12 +3,11 @@
 //! the client's parsed fields with the route's edits, as `upstream::apply` and
 //! `exchange::request::finish` make it on the full path (a unit test holds the two alike).
 
-use super::head::{hop_by_hop, ClientRequest, Forwarded};
+use super::head::{field, hop_by_hop, request_line, ClientRequest, Forwarded};
 use crate::exchange::Mapped;
 use crate::snapshot::FacadeRoute;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use propylon_openapi::validate::RequestValidator;
-use propylon_policies::forwarding::forwarded_for;
 use propylon_policies::mapping::HeaderNames;
 
 /// The client's fields that mapping reads: `Content-Type` and those the route's templates
@@ -98,10 +97,8 @@ pub fn write_mapped_head(
             fields.push((name.as_str(), value.as_bytes()));
         }
     }
-    let xff = fwd.client_ip.map(|ip| {
-        let prior = first(&fields, "x-forwarded-for").and_then(|v| std::str::from_utf8(v).ok());
-        forwarded_for(prior, ip)
-    });
+    let prior = first(&fields, "x-forwarded-for").and_then(|v| std::str::from_utf8(v).ok());
+    let xff = fwd.forwarded_for(prior);
     let had_length = first(&fields, "content-length").is_some();
     for name in [
         "host",
@@ -118,20 +115,12 @@ pub fn write_mapped_head(
     if mapped.content_type.is_some() {
         drop(&mut fields, "content-type");
     }
-    let method = route.method.as_ref().unwrap_or(&req.method);
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    request_line(out, route.method.as_ref().unwrap_or(&req.method), target);
     for (name, value) in fields {
         field(out, name.as_bytes(), value);
     }
-    field(out, b"Host", fwd.authority);
-    field(out, b"X-Request-Id", fwd.request_id.as_bytes());
-    if let Some(xff) = &xff {
-        field(out, b"X-Forwarded-For", xff.as_bytes());
-    }
-    field(out, b"X-Forwarded-Proto", b"http");
+    // Without the client's address, its `X-Forwarded-For` stayed among its fields.
+    fwd.write_fields(out, xff.as_deref().map(str::as_bytes));
     if let Some(content_type) = mapped.content_type {
         field(out, b"Content-Type", content_type.as_bytes());
     }
@@ -152,13 +141,6 @@ pub fn write_mapped_head(
 fn first<'v>(fields: &[(&str, &'v [u8])], name: &str) -> Option<&'v [u8]> {
     let found = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
     found.map(|(_, v)| *v)
-}
-
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
