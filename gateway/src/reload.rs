@@ -11,7 +11,7 @@ use pingora_core::services::background::BackgroundService;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 /// Editors and `cp` write a file in several steps: wait this long for the events to settle.
@@ -123,6 +123,10 @@ impl BackgroundService for ReloadTriggers {
                 None
             }
         };
+        // An edit between the first load and the watcher's start has no event to wake us.
+        if changed_since(&watched, self.state.current().loaded_at) {
+            let _ = self.reloader.reload("change while starting").await;
+        }
         self.state.set_reloader_ready();
         loop {
             let trigger = tokio::select! {
@@ -150,6 +154,30 @@ async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option
         Some(s) => s.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// Catches SIGHUP for the rest of the process. Until the reloader listens, a SIGHUP
+/// (`systemctl reload` right after start) would otherwise take the default action and end
+/// the gateway; caught early, it is dropped, and the reloader's start-up check sees the edit.
+pub fn catch_sighup_from_now() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    // Tokio installs the process's handler once and keeps it after this runtime is gone.
+    let _dropped_with_the_runtime = runtime.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    })?;
+    Ok(())
+}
+
+/// Whether any of `files` was modified after `since` (a file that cannot be read counts as
+/// changed: the reload reports why).
+fn changed_since(files: &BTreeSet<PathBuf>, since: SystemTime) -> bool {
+    files.iter().any(|f| {
+        std::fs::metadata(f)
+            .and_then(|m| m.modified())
+            .map_or(true, |modified| modified > since)
+    })
 }
 
 fn watched_files(state: &GatewayState) -> BTreeSet<PathBuf> {
@@ -189,4 +217,35 @@ fn start_watcher(
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
     }
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_written_after_the_load_counts_as_changed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("propylon.yaml");
+        std::fs::write(&file, "a").expect("write");
+        let files = BTreeSet::from([file.clone()]);
+        let loaded_at = SystemTime::now() + Duration::from_secs(1);
+        assert!(!changed_since(&files, loaded_at));
+        let before_write = SystemTime::now() - Duration::from_secs(60);
+        assert!(changed_since(&files, before_write));
+        let missing = BTreeSet::from([dir.path().join("gone.yaml")]);
+        assert!(changed_since(&missing, loaded_at));
+    }
+
+    #[test]
+    fn a_sighup_after_catching_it_does_not_end_the_process() {
+        catch_sighup_from_now().expect("catching SIGHUP");
+        // With the default action this would end the test binary, failing every test in it.
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &std::process::id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -142,6 +142,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         },
     ));
 
+    crate::reload::catch_sighup_from_now().context("catching SIGHUP")?;
     tracing::info!(listen = %settings.listen, admin = settings.admin_listen.as_deref().unwrap_or("off"), threads = settings.threads, version = 1, "propylon serving {}", config_path.display());
     server.run_forever()
 }

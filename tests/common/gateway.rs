@@ -63,7 +63,7 @@ impl Gateway {
         gateway
     }
 
-    /// Waits until `GET /admin/health` answers 200 (with the token) and the main listener
+    /// Waits until `GET /admin/health` answers 200 with `"status": "ok"` (with the token) and the main listener
     /// accepts connections; at most 30 s.
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -83,7 +83,9 @@ impl Gateway {
                 &[("authorization", auth.as_str())],
                 None,
             )
-            .map(|r| r.status == 200)
+            // "starting" until the reloader listens: a SIGHUP or an edit before then has
+            // nobody to act on it.
+            .map(|r| r.status == 200 && r.json()["status"] == "ok")
             .unwrap_or(false);
             if healthy && TcpStream::connect_timeout(&self.listen, Duration::from_secs(1)).is_ok() {
                 // Pingora retries a listen address in use: what accepted was someone else.
