@@ -76,8 +76,16 @@ pub struct FacadeParts<'a> {
 /// client's type stays).
 pub struct Mapped {
     pub edits: upstream::Rendered,
-    pub body: Bytes,
+    /// `None`: the client's body goes as it came.
+    pub body: Option<Bytes>,
     pub content_type: Option<&'static str>,
+}
+
+impl Mapped {
+    /// The body to send: the mapped one, or the client's `facade` body.
+    pub fn body<'a>(&'a self, facade: &'a [u8]) -> &'a [u8] {
+        self.body.as_deref().unwrap_or(facade)
+    }
 }
 
 /// Checks the body (JSON, schema) and renders the route's templates over the request; or
@@ -88,7 +96,7 @@ pub fn map_parts(
     params: &PathParams,
     caller: &Caller<'_>,
     req: FacadeParts<'_>,
-    body: &Bytes,
+    body: &[u8],
 ) -> std::result::Result<Mapped, Box<Problem>> {
     let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let parse = !body.is_empty()
@@ -110,7 +118,7 @@ pub fn map_parts(
         let claims = caller.claims_for(route.roots);
         let claims = claims.map(|c| borrowed_claims(c, &route.claim_names));
         let context = parts.context(json_body, claims);
-        let (body, content_type) = json_body_for(exchange, &context, body.clone());
+        let (body, content_type) = json_body_for(exchange, &context);
         let edits = upstream::render(route, params, req.path, req.query, &context);
         return Ok(Mapped {
             edits,
@@ -144,7 +152,7 @@ pub fn map_parts(
                 None => xml_source.unwrap_or(Value::Null),
             };
             match propylon_policies::xml::json_to_xml(&value, shape) {
-                Ok(xml) => (Bytes::from(xml), Some(shape.content_type())),
+                Ok(xml) => (Some(Bytes::from(xml)), Some(shape.content_type())),
                 Err(e) => {
                     let problem = Problem::new(
                         ProblemKind::InvalidRequest,
@@ -154,7 +162,7 @@ pub fn map_parts(
                 }
             }
         }
-        None => json_body_for(exchange, &context, body.clone()),
+        None => json_body_for(exchange, &context),
     };
     let edits = upstream::render(route, params, req.path, req.query, &context);
     Ok(Mapped {
@@ -191,20 +199,20 @@ fn checked_body<'b, D, E: std::fmt::Display>(
     Ok(doc)
 }
 
-/// The backend's JSON body: the template rendered over `context`, or the client's body.
+/// The backend's JSON body: the template rendered over `context`, or `None` (the client's
+/// body).
 fn json_body_for<D: Doc>(
     exchange: &BufferedExchange,
     context: &D,
-    body: Bytes,
-) -> (Bytes, Option<&'static str>) {
+) -> (Option<Bytes>, Option<&'static str>) {
     match &exchange.request_body {
         Some(template) => {
             let bytes = template
                 .render_json(context)
                 .unwrap_or_else(|| b"{}".to_vec());
-            (Bytes::from(bytes), Some("application/json"))
+            (Some(Bytes::from(bytes)), Some("application/json"))
         }
-        None => (body, None),
+        None => (None, None),
     }
 }
 
@@ -222,6 +230,7 @@ fn finish(
         body,
         content_type,
     } = mapped;
+    let body = body.unwrap_or_else(|| facade_body.clone());
     upstream::apply(route, &mut header, edits, fwd)?;
     header.remove_header(&TRANSFER_ENCODING);
     if let Some(ct) = content_type {

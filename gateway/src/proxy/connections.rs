@@ -24,6 +24,7 @@ use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use pingora_proxy::HttpProxy;
 use std::cell::RefCell;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -73,12 +74,23 @@ impl ServerApp for ClientConnections {
         // made and dropped per request costs more than the rest of the wait.
         let idle = tokio::time::sleep(KEEPALIVE);
         tokio::pin!(idle);
+        // One wait for shutdown per connection, for the same reason: a wait made per request
+        // joins and leaves the watch's list of waiters each time.
+        let mut stop_watch = shutdown.clone();
+        let stop = async move {
+            let _ = stop_watch.changed().await;
+        };
+        tokio::pin!(stop);
         loop {
+            let waits = Waits {
+                shutdown,
+                stop: stop.as_mut(),
+                idle: idle.as_mut(),
+            };
             if rewindable && pending.is_empty() {
-                pending =
-                    request_arrives(&mut stream, shutdown, Arrival::Read, idle.as_mut()).await?;
+                pending = request_arrives(&mut stream, Arrival::Read, waits).await?;
             } else if pending.is_empty() {
-                request_arrives(&mut stream, shutdown, Arrival::Peek, idle.as_mut()).await?;
+                request_arrives(&mut stream, Arrival::Peek, waits).await?;
             }
             if rewindable {
                 // Boxed: the request's state lives only while it is served, not while the
@@ -123,17 +135,28 @@ enum Arrival {
     Peek,
 }
 
+/// What ends a wait for the next request besides its arrival: `stop`, done when `shutdown`
+/// changes (once: after it, `shutdown` says so and it is not polled again), and the idle timer.
+struct Waits<'w, S> {
+    shutdown: &'w ShutdownWatch,
+    stop: Pin<&'w mut S>,
+    idle: Pin<&'w mut Sleep>,
+}
+
 /// Waits until the client sends something: `Some(bytes)`, those read (none when peeked);
 /// `None` on a closed connection, the keep-alive timeout, or shutdown (a request already
 /// sent is still served).
-async fn request_arrives(
+async fn request_arrives<S: Future<Output = ()>>(
     stream: &mut Stream,
-    shutdown: &ShutdownWatch,
     how: Arrival,
-    mut idle: Pin<&mut Sleep>,
+    waits: Waits<'_, S>,
 ) -> Option<Vec<u8>> {
-    let mut shutdown = shutdown.clone();
-    let stopping = *shutdown.borrow_and_update();
+    let Waits {
+        shutdown,
+        stop,
+        mut idle,
+    } = waits;
+    let stopping = *shutdown.borrow();
     let deadline = Instant::now() + if stopping { Duration::ZERO } else { KEEPALIVE };
     if stopping || idle.deadline() + IDLE_SLACK < deadline {
         idle.as_mut().reset(deadline);
@@ -153,7 +176,7 @@ async fn request_arrives(
     tokio::select! {
         biased;
         arrived = arrived => arrived,
-        _ = shutdown.changed(), if !stopping => None,
+        () = stop, if !stopping => None,
         () = idle => None,
     }
 }

@@ -21,7 +21,11 @@ impl Call<'_> {
     pub(super) async fn fetch(&self, request: &[u8], head_request: bool) -> Result<BackendAnswer> {
         let upstream = Upstream::new(&self.route.backend, &self.lean.pool)?;
         let mut buf = Vec::with_capacity(READ_CHUNK);
-        let parse = |bytes: &[u8]| head::read_answer(bytes, head_request, response_header);
+        let parse = |bytes: &[u8]| {
+            let take =
+                |status, fields: &[httparse::Header<'_>], _| response_header(bytes, status, fields);
+            head::read_answer(bytes, head_request, take)
+        };
         let (mut conn, answer, made) = upstream.ask(request, &mut buf, parse).await?;
         let header = made.map_err(|e| e.into_up())?;
         // The body is gathered in `buf`, after its head; bytes past its end (which no
@@ -65,22 +69,35 @@ impl Call<'_> {
     }
 }
 
-/// The backend's head as the `ResponseHeader` that `exchange` reads.
+/// The backend's head as the `ResponseHeader` that `exchange` reads; `fields` were parsed
+/// from `read`.
 fn response_header(
+    read: &[u8],
     status: u16,
     fields: &[httparse::Header<'_>],
-    _: Framing,
 ) -> Result<ResponseHeader> {
     // `shape_answer` copies the fields by name: no map of their original case, so the
     // fields go straight into a header map, with no owned copy of each name first.
     let bad = |what| Error::explain(ErrorType::InvalidHTTPHeader, what).into_up();
     let mut headers =
         HeaderMap::try_with_capacity(fields.len()).map_err(|_| bad("too many header fields"))?;
+    // The values are slices of one copy of the head: one allocation, not one per value,
+    // and `shape_answer` copies a value by counting a reference.
+    let start = read.as_ptr() as usize;
+    let offset = |value: &[u8]| (value.as_ptr() as usize).saturating_sub(start);
+    let end = fields.iter().map(|f| offset(f.value) + f.value.len()).max();
+    let head = Bytes::copy_from_slice(read.get(..end.unwrap_or(0)).unwrap_or_default());
     for field in fields {
         let name = HeaderName::from_bytes(field.name.as_bytes())
             .map_err(|_| bad("invalid header name"))?;
+        let at = offset(field.value);
+        let value = head
+            .get(at..at + field.value.len())
+            .filter(|copy| *copy == field.value)
+            .map(|copy| head.slice_ref(copy))
+            .ok_or_else(|| bad("invalid header value"))?;
         let value =
-            HeaderValue::from_bytes(field.value).map_err(|_| bad("invalid header value"))?;
+            HeaderValue::from_maybe_shared(value).map_err(|_| bad("invalid header value"))?;
         headers
             .try_append(name, value)
             .map_err(|_| bad("too many header fields"))?;

@@ -53,12 +53,13 @@ pub struct BadTarget;
 
 /// Writes the backend's request head: the route's method and target, the client's fields
 /// (less hop-by-hop ones) with the route's `remove`, `rename` and `set` edits, the
-/// forwarding fields, and the mapped body's type and length.
+/// forwarding fields, and the type and length of `body` (what `mapped` sends).
 pub fn write_mapped_head(
     out: &mut Vec<u8>,
     req: &ClientRequest<'_>,
     route: &FacadeRoute,
     mapped: &Mapped,
+    body: &[u8],
     fwd: &Forwarded<'_>,
 ) -> Result<(), BadTarget> {
     let target = match &mapped.edits.target {
@@ -125,13 +126,9 @@ pub fn write_mapped_head(
         field(out, b"Content-Type", content_type.as_bytes());
     }
     // A body-less request (a GET) stays body-less; anything else says its length.
-    if !mapped.body.is_empty() || had_length {
+    if !body.is_empty() || had_length {
         let mut digits = itoa::Buffer::new();
-        field(
-            out,
-            b"Content-Length",
-            digits.format(mapped.body.len()).as_bytes(),
-        );
+        field(out, b"Content-Length", digits.format(body.len()).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
@@ -219,7 +216,8 @@ mod tests {
             client_ip,
         };
         let mut direct = Vec::new();
-        write_mapped_head(&mut direct, &req, &route, &mapped, &fwd).unwrap();
+        let sent = mapped.body(&body);
+        write_mapped_head(&mut direct, &req, &route, &mapped, sent, &fwd).unwrap();
         // The full path: Pingora's head of every field, through `map_request`.
         let mut header =
             pingora_http::RequestHeader::build(req.method.clone(), req.target.as_bytes(), None)

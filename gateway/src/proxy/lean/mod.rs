@@ -165,7 +165,7 @@ impl LeanPath {
         if buf.len() < total {
             return Decision::NeedBody(total);
         }
-        let request_id = propylon_policies::request_id::request_id(
+        let request_id = propylon_policies::request_id::RequestId::new(
             req.headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("x-request-id"))
@@ -176,7 +176,7 @@ impl LeanPath {
             snapshot: &snapshot,
             route: &route,
             req: &req,
-            request_id: &request_id,
+            request_id: request_id.as_str(),
             started,
             consumer: String::new(),
             claims: None,

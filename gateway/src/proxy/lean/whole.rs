@@ -8,7 +8,6 @@ use super::{mapped, Call, Decision};
 use crate::exchange::{self, Answer, FacadeParts, Outcome};
 use crate::proxy::upstream::Caller;
 use crate::snapshot::BufferedExchange;
-use bytes::Bytes;
 use http::Method;
 use pingora_core::protocols::Stream;
 use pingora_error::{Error, ErrorType};
@@ -39,23 +38,25 @@ impl Call<'_> {
             query: self.req.query,
             headers: &fields,
         };
-        let body = Bytes::copy_from_slice(body);
-        let mapped = match exchange::map_parts(self.route, exchange, params, &caller, facade, &body)
+        let mapped = match exchange::map_parts(self.route, exchange, params, &caller, facade, body)
         {
             Ok(mapped) => mapped,
             Err(problem) => return self.answer_problem(stream, *problem, "").await,
         };
-        let mut request = Vec::with_capacity(512 + mapped.body.len());
+        let sent = mapped.body(body);
+        let mut request = Vec::with_capacity(512 + sent.len());
         let fwd = Forwarded {
             authority: self.route.backend.authority.as_bytes(),
             request_id: self.request_id,
             client_ip,
         };
-        if mapped::write_mapped_head(&mut request, self.req, self.route, &mapped, &fwd).is_err() {
+        if mapped::write_mapped_head(&mut request, self.req, self.route, &mapped, sent, &fwd)
+            .is_err()
+        {
             let e = Error::explain(ErrorType::InternalError, "building the upstream URI");
             return self.upstream_failed(stream, &e).await;
         }
-        request.extend_from_slice(&mapped.body);
+        request.extend_from_slice(sent);
         let head_request = self.route.method.as_ref().unwrap_or(&self.req.method) == Method::HEAD;
         let answer = match Box::pin(self.fetch(&request, head_request)).await {
             Ok(answer) => answer,
