@@ -387,3 +387,56 @@ fn client_keepalive_connection_serves_requests_after_idle_pauses_and_split_write
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+#[test]
+fn sigterm_closes_idle_keepalive_connections_at_once_and_the_gateway_exits() {
+    use std::io::{Read, Write};
+    let (_backend, mut gw) = echo_gateway();
+    // Two idle clients: one served a request first (the lean path's wait for the next one),
+    // one that never sent anything (the wait for the first).
+    let mut served = std::net::TcpStream::connect(gw.listen).expect("connect");
+    served
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    served
+        .write_all(b"GET /customers/idle HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .expect("write");
+    let (status, body) = read_answer(&mut served);
+    assert_eq!(status, 200, "{body}");
+    let silent = std::net::TcpStream::connect(gw.listen).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    std::thread::sleep(Duration::from_millis(200));
+    // Each connection's end, seen from the client: when, and whether it was a close.
+    let watch = |mut conn: std::net::TcpStream| {
+        std::thread::spawn(move || {
+            let mut rest = Vec::new();
+            let closed = match conn.read_to_end(&mut rest) {
+                Ok(0) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+                Ok(_) => false,
+            };
+            (Instant::now(), closed, rest)
+        })
+    };
+    let watchers = [("served", watch(served)), ("silent", watch(silent))];
+
+    let status = gw.terminate(Duration::from_secs(15));
+    let exited = Instant::now();
+    assert!(status.success(), "exit status {status}; log:\n{}", gw.log());
+    for (name, watcher) in watchers {
+        let (ended, closed, rest) = watcher.join().expect("watcher");
+        assert!(
+            closed,
+            "the {name} connection got {rest:?} instead of a close"
+        );
+        // An idle connection is closed on the signal, not when the process ends after the
+        // one-second grace period for background services.
+        assert!(
+            ended + Duration::from_millis(400) < exited,
+            "the {name} connection was closed only {:?} before the exit",
+            exited.saturating_duration_since(ended)
+        );
+    }
+}
