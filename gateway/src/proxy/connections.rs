@@ -14,7 +14,7 @@
 //! served in order by the lean path; Pingora's own pipelining stays off (its
 //! default), so it serves one request of a pipelined batch it is handed.
 
-use super::lean::{LeanPath, Served, READ_ROOM};
+use super::lean::{LeanPath, Served};
 use super::FacadeProxy;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -203,11 +203,9 @@ async fn read_first(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
             let mut read = ReadBuf::new(&mut buf[..]);
             match Pin::new(&mut *stream).poll_read(cx, &mut read) {
                 Poll::Ready(Ok(())) => {
-                    let got = read.filled();
-                    // Room for the rest of a request that did not come whole.
-                    let mut bytes = Vec::with_capacity(got.len().max(READ_ROOM) + READ_ROOM);
-                    bytes.extend_from_slice(got);
-                    Poll::Ready(Ok(bytes))
+                    // At its own size: the lean path makes room only for a request that did not
+                    // come whole (and a small allocation is mimalloc's fast path).
+                    Poll::Ready(Ok(read.filled().to_vec()))
                 }
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                 Poll::Pending => Poll::Pending,

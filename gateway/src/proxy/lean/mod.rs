@@ -53,9 +53,9 @@ const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// buffer of each request comes from a page already in use rather than a fresh one.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// Free room a request's buffer has for the rest of its head or body before more is read
-/// into it (the first read leaves this much, so a request that came whole is not copied).
-pub const READ_ROOM: usize = 1024;
+/// Free room a request's buffer gets before the rest of a head that did not come whole is
+/// read into it (a head that came whole is served from a buffer of its own size).
+const READ_ROOM: usize = 1024;
 
 /// How one request on the connection went.
 pub enum Served {
@@ -111,11 +111,12 @@ impl LeanPath {
     ) -> Served {
         let started = Instant::now();
         let mut buf = read;
-        if buf.capacity() - buf.len() < READ_ROOM {
-            buf.reserve(2 * READ_ROOM);
-        }
-        // Most heads come whole in the first read: no timer for those.
+        // Most heads come whole in the first read: no timer, and no room to read more, for
+        // those.
         if !has_blank_line(&buf, 0) {
+            if buf.capacity() - buf.len() < READ_ROOM {
+                buf.reserve(2 * READ_ROOM);
+            }
             match fast_timeout(self.head_timeout, read_head(stream, &mut buf)).await {
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => return Served::Handover(buf),
