@@ -45,6 +45,10 @@ pub(crate) fn build_pruned<'a>(
     }
 }
 
+/// The first room made for an array's elements: growing 4 → 8 → 16 copied a typical 1 KB
+/// body's item list twice.
+const ROOM: usize = 8;
+
 /// Where the next value goes, and what of it is kept; `escaped` is set when a member name
 /// cannot be borrowed.
 struct Slot<'t, 'de> {
@@ -135,17 +139,22 @@ impl<'de> Visitor<'de> for Slot<'_, 'de> {
         let mut items = Vec::new();
         match self.reads.items() {
             Some(reads) => loop {
-                items.push(Borrowed::Null);
-                let last = items.len() - 1;
+                // Each element is read in place into a slot of its own and moved in after:
+                // a placeholder pushed ahead of the element would grow a full vector for the
+                // closing bracket.
+                let mut item = Borrowed::Null;
                 let slot = Slot {
-                    value: &mut items[last],
+                    value: &mut item,
                     reads,
                     escaped: self.escaped,
                 };
                 if seq.next_element_seed(slot)?.is_none() {
-                    items.pop();
                     break;
                 }
+                if items.capacity() == 0 {
+                    items.reserve_exact(ROOM);
+                }
+                items.push(item);
             },
             None => while seq.next_element::<IgnoredAny>()?.is_some() {},
         }
@@ -154,6 +163,8 @@ impl<'de> Visitor<'de> for Slot<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // `ObjectAsVec` has no way to make room ahead (its keys are `CowStr`s, and a vector
+        // of them handed over is copied), so an object grows as members come.
         let mut members = ObjectAsVec::default();
         while let Some(name) = map.next_key_seed(Name(self.escaped))? {
             let Some(reads) = self.reads.member(name) else {
