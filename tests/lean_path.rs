@@ -473,6 +473,41 @@ fn a_down_slow_or_broken_backend_is_a_problem_for_the_client() {
     assert_eq!(gw.get("/orders/ok").text(), "/orders/ok");
 }
 
+#[test]
+fn each_backend_read_on_a_kept_alive_connection_gets_the_whole_timeout() {
+    use axum::routing::get as route_get;
+    let router = axum::Router::new()
+        .route(
+            "/orders/slow",
+            route_get(|| async {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                "late"
+            }),
+        )
+        .fallback(|| async { "prompt" });
+    let backend = MockBackend::start(router);
+    let gw = gateway_for(&backend.url());
+    let mut conn = client(&gw);
+    let mut buf = Vec::new();
+    // Prompt answers 0.7 s apart on one connection: together longer than the backend's 1 s
+    // timeout, each well within it.
+    for path in ["/orders/1", "/orders/2"] {
+        assert_eq!(get_on(&mut conn, &mut buf, path).status, 200, "{path}");
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    // A backend that does not answer: the 504 comes a whole timeout after this call began.
+    let started = Instant::now();
+    let slow = get_on(&mut conn, &mut buf, "/orders/slow");
+    let waited = started.elapsed();
+    assert_eq!(slow.status, 504, "{}", slow.text());
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
+        "answered after {waited:?}"
+    );
+    // The connection goes on: after a timeout that fired, the next call is served.
+    assert_eq!(get_on(&mut conn, &mut buf, "/orders/3").text(), "prompt");
+}
+
 const MAPPED_SPEC: &str = r#"openapi: 3.0.3
 info: { title: Orders, version: "1" }
 paths:

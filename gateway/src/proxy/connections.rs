@@ -14,7 +14,7 @@
 //! served in order by the lean path; Pingora's own pipelining stays off (its
 //! default), so it serves one request of a pipelined batch it is handed.
 
-use super::lean::{LeanPath, Served};
+use super::lean::{LeanPath, ReadDeadline, Served};
 use super::FacadeProxy;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -81,6 +81,8 @@ impl ServerApp for ClientConnections {
             let _ = stop_watch.changed().await;
         };
         tokio::pin!(stop);
+        // One deadline for the lean path's reads from backends, moved forward per read.
+        let read_deadline = ReadDeadline::default();
         loop {
             let waits = Waits {
                 shutdown,
@@ -96,7 +98,14 @@ impl ServerApp for ClientConnections {
                 // Boxed: the request's state lives only while it is served, not while the
                 // connection idles.
                 let read = std::mem::take(&mut pending);
-                match Box::pin(self.lean.serve(&mut stream, client_ip.as_deref(), read)).await {
+                match Box::pin(self.lean.serve(
+                    &mut stream,
+                    client_ip.as_deref(),
+                    read,
+                    &read_deadline,
+                ))
+                .await
+                {
                     Served::KeepAlive(next) => {
                         pending = next;
                         continue;

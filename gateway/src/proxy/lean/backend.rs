@@ -9,17 +9,65 @@ use super::pool::UpstreamPool;
 use crate::snapshot::Backend;
 use pingora_error::{Error, ErrorType};
 use pingora_timeout::fast_timeout::fast_timeout;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::Mutex;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
-// Every wait here is bounded with Pingora's `fast_timeout`: its timers live on a clock thread
-// in 10 ms buckets, whereas a tokio timer that ends before every other one on the thread
-// wakes the thread's driver (an eventfd write and an extra epoll round per backend call).
+// The rare waits (connecting, a write the socket cannot take at once) are bounded with
+// Pingora's `fast_timeout`: its timers live on a clock thread in 10 ms buckets, whereas a
+// tokio timer made for the wait, ending before every other one on the thread, wakes the
+// thread's driver (an eventfd write and an extra epoll round). Reads for an answer, one or
+// more per call, are bounded by the client connection's `ReadDeadline`.
 
 /// Largest answer head read; a longer one is a 502.
 const MAX_ANSWER_HEAD: usize = 64 * 1024;
+
+/// The deadline of the reads for a backend's answer, one per client connection: a tokio
+/// timer kept and moved forward per read. Moving a timer later is a compare-and-swap in
+/// tokio (it never wakes the driver), where Pingora's `fast_timeout` looks up its bucket,
+/// boxes a wait and joins a `Notify` per read: ~1,500 instructions, 7 % of a pass-through
+/// request (callgrind). The connection's own task is the only one that polls the timer, so
+/// a waker it keeps never outlives the connection.
+#[derive(Default)]
+pub struct ReadDeadline(Mutex<Option<Pin<Box<Sleep>>>>);
+
+impl ReadDeadline {
+    /// Reads from `conn` into `buf`; `None` when `timeout` passes first.
+    async fn read(
+        &self,
+        timeout: Duration,
+        conn: &mut TcpStream,
+        buf: &mut Vec<u8>,
+    ) -> Option<std::io::Result<usize>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let kept = self.0.lock().ok().and_then(|mut kept| kept.take());
+        let mut timer = match kept {
+            Some(mut timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let mut read = pin!(conn.read_buf(buf));
+        let outcome = poll_fn(|cx| {
+            if let Poll::Ready(done) = read.as_mut().poll(cx) {
+                return Poll::Ready(Some(done));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some(timer);
+        }
+        outcome
+    }
+}
 
 /// One call to a backend: where, and how long each step may take.
 pub(super) struct Upstream<'a> {
@@ -29,12 +77,17 @@ pub(super) struct Upstream<'a> {
     connect_timeout: Option<Duration>,
     max_idle: Duration,
     pool: &'a UpstreamPool,
+    deadline: &'a ReadDeadline,
 }
 
 impl<'a> Upstream<'a> {
     /// The backend's address and timeouts (those of its Pingora peer); a backend that is not
     /// plain TCP is an internal error (the lean path hands those to Pingora).
-    pub fn new(backend: &Backend, pool: &'a UpstreamPool) -> Result<Upstream<'a>, Box<Error>> {
+    pub fn new(
+        backend: &Backend,
+        pool: &'a UpstreamPool,
+        deadline: &'a ReadDeadline,
+    ) -> Result<Upstream<'a>, Box<Error>> {
         let opts = &backend.peer.options;
         let addr = *backend
             .peer
@@ -49,6 +102,7 @@ impl<'a> Upstream<'a> {
             connect_timeout: opts.connection_timeout,
             max_idle: opts.idle_timeout.unwrap_or(Duration::from_secs(60)),
             pool,
+            deadline,
         })
     }
 
@@ -70,6 +124,18 @@ impl<'a> Upstream<'a> {
         self.ask_on(conn, request, rbuf, &mut parse)
             .await?
             .ok_or_else(|| upstream_error(ErrorType::ConnectionClosed, None))
+    }
+
+    /// Reads more of the answer from `conn` into `buf`, within the read timeout.
+    pub async fn read(
+        &self,
+        conn: &mut TcpStream,
+        buf: &mut Vec<u8>,
+    ) -> Result<std::io::Result<usize>, Box<Error>> {
+        self.deadline
+            .read(self.read_timeout, conn, buf)
+            .await
+            .ok_or_else(|| upstream_error(ErrorType::ReadTimedout, None))
     }
 
     /// Keeps a connection whose answer was read whole for the next call.
@@ -102,9 +168,7 @@ impl<'a> Upstream<'a> {
             }
         }
         loop {
-            let read = fast_timeout(self.read_timeout, conn.read_buf(rbuf))
-                .await
-                .map_err(|_| upstream_error(ErrorType::ReadTimedout, None))?;
+            let read = self.read(&mut conn, rbuf).await?;
             match read {
                 Ok(0) | Err(_) if rbuf.is_empty() => return Ok(None),
                 Ok(0) => return Err(upstream_error(ErrorType::ConnectionClosed, None)),
@@ -181,14 +245,12 @@ impl Body {
     /// ends with the connection; any other closing first is an error, as is a broken chunk.
     pub async fn read_more(
         &mut self,
+        upstream: &Upstream<'_>,
         conn: &mut TcpStream,
         buf: &mut Vec<u8>,
-        timeout: Duration,
     ) -> Result<(usize, bool), Box<Error>> {
         let start = buf.len();
-        let read = fast_timeout(timeout, conn.read_buf(buf))
-            .await
-            .map_err(|_| upstream_error(ErrorType::ReadTimedout, None))?;
+        let read = upstream.read(conn, buf).await?;
         match read {
             Ok(0) if self.framing == Framing::UntilClose => Ok((0, true)),
             Ok(0) => Err(upstream_error(ErrorType::ConnectionClosed, None)),
@@ -222,6 +284,42 @@ impl Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One deadline serves every read of a connection: each read gets the whole timeout from
+    /// its own start, and the timer still works after it has fired.
+    #[tokio::test]
+    async fn each_read_gets_its_own_timeout_from_one_kept_timer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let mut conn = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (mut backend, _) = listener.accept().await.expect("accept");
+        let deadline = ReadDeadline::default();
+        let timeout = Duration::from_millis(150);
+        let mut buf = Vec::with_capacity(64);
+
+        backend.write_all(b"a").await.expect("write");
+        let read = deadline.read(timeout, &mut conn, &mut buf).await;
+        assert_eq!(read.map(|r| r.ok()), Some(Some(1)));
+
+        // Later than the first read's deadline would have been: the second read still
+        // waits its whole timeout before giving up.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        assert!(deadline.read(timeout, &mut conn, &mut buf).await.is_none());
+        let waited = started.elapsed();
+        assert!(
+            waited >= timeout && waited < Duration::from_secs(2),
+            "waited {waited:?}"
+        );
+
+        backend.write_all(b"bc").await.expect("write");
+        let read = deadline.read(timeout, &mut conn, &mut buf).await;
+        assert_eq!(read.map(|r| r.ok()), Some(Some(2)));
+        assert_eq!(buf, b"abc");
+    }
 
     #[test]
     fn a_body_ends_where_its_framing_says() {

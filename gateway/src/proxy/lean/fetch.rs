@@ -19,7 +19,7 @@ impl Call<'_> {
     /// Sends `request` (head and body, as `mapped::write_mapped_head` wrote it) and reads
     /// the whole answer; `head_request`: the answer to a HEAD has no body.
     pub(super) async fn fetch(&self, request: &[u8], head_request: bool) -> Result<BackendAnswer> {
-        let upstream = Upstream::new(&self.route.backend, &self.lean.pool)?;
+        let upstream = Upstream::new(&self.route.backend, &self.lean.pool, self.read_deadline)?;
         let mut buf = Vec::with_capacity(READ_CHUNK);
         let parse = |bytes: &[u8]| {
             let take =
@@ -49,7 +49,7 @@ impl Call<'_> {
             if buf.capacity() - start < READ_CHUNK / 2 {
                 buf.reserve(READ_CHUNK);
             }
-            let read = framing.read_more(&mut conn, &mut buf, upstream.read_timeout);
+            let read = framing.read_more(&upstream, &mut conn, &mut buf);
             let (used, end) = read.await?;
             surplus += buf.len() - start - used;
             buf.truncate(start + used);

@@ -34,6 +34,7 @@ use crate::exchange::{self, BackendClient};
 use crate::jobs::client_api;
 use crate::snapshot::{BufferedExchange, FacadeRoute, Snapshot};
 use crate::state::GatewayState;
+pub use backend::ReadDeadline;
 use head::{ClientRequest, Parsed};
 use http::Method;
 use pingora_core::protocols::Stream;
@@ -108,6 +109,7 @@ impl LeanPath {
         stream: &mut Stream,
         client_ip: Option<&str>,
         read: Vec<u8>,
+        read_deadline: &ReadDeadline,
     ) -> Served {
         let started = Instant::now();
         let mut buf = read;
@@ -124,7 +126,10 @@ impl LeanPath {
             }
         }
         loop {
-            match self.try_serve(&buf, stream, client_ip, started).await {
+            match self
+                .try_serve(&buf, stream, client_ip, started, read_deadline)
+                .await
+            {
                 Decision::KeepAlive(used) => return Served::KeepAlive(buf.split_off(used)),
                 Decision::Close => return Served::Close,
                 Decision::Handover => return Served::Handover(buf),
@@ -145,6 +150,7 @@ impl LeanPath {
         stream: &mut Stream,
         client_ip: Option<&str>,
         started: Instant,
+        read_deadline: &ReadDeadline,
     ) -> Decision {
         // On the heap: the request's future is moved into its box whole.
         let mut slots = vec![httparse::EMPTY_HEADER; head::MAX_HEADERS];
@@ -179,6 +185,7 @@ impl LeanPath {
             req: &req,
             request_id: request_id.as_str(),
             started,
+            read_deadline,
             consumer: String::new(),
             claims: None,
             limit_headers: Vec::new(),
@@ -274,6 +281,8 @@ struct Call<'a> {
     req: &'a ClientRequest<'a>,
     request_id: &'a str,
     started: Instant,
+    /// The client connection's deadline for reads from backends.
+    read_deadline: &'a ReadDeadline,
     /// Set by admission (as `FacadeProxy`'s context is).
     consumer: String,
     claims: Option<Arc<Value>>,

@@ -59,8 +59,7 @@ impl Call<'_> {
         request: &[u8],
         head_request: bool,
     ) -> Result<(u16, Decision), Failure> {
-        let upstream = Upstream::new(&self.route.backend, &self.lean.pool)?;
-        let read_timeout = upstream.read_timeout;
+        let upstream = Upstream::new(&self.route.backend, &self.lean.pool, self.read_deadline)?;
         let fields = GatewayFields {
             extra: &self.limit_headers,
             request_id: self.request_id,
@@ -89,7 +88,7 @@ impl Call<'_> {
         while !done {
             rbuf.clear();
             let (used, end) = body
-                .read_more(&mut conn, &mut rbuf, read_timeout)
+                .read_more(&upstream, &mut conn, &mut rbuf)
                 .await
                 .map_err(|e| after_head(e.etype().as_str()))?;
             reusable &= used == rbuf.len();
