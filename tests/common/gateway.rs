@@ -63,8 +63,8 @@ impl Gateway {
         gateway
     }
 
-    /// Waits until `GET /admin/health` answers 200 with `"status": "ok"` (with the token) and the main listener
-    /// accepts connections; at most 30 s.
+    /// Waits until `GET /admin/health` answers 200 with `"status": "ok"` (with the token)
+    /// and the main listener accepts connections; at most 30 s.
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let health = self.admin_url("/admin/health");
