@@ -22,13 +22,15 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use configs::PropylonKind;
-use runs::{Bench, Proxy};
+use runs::{Bench, Build, Proxy};
 
 const USAGE: &str = "\
 load-bench: Propylon beside nginx and HAProxy, loopback only (see bench/README.md).
 
 Options (defaults in brackets):
   --propylon PATH          the gateway binary [target/release/propylon]
+  --propylon-plain PATH    the same gateway built another way (bench/load.sh: without PGO),
+                           run as propylon-plain and propylon-chain-plain [none]
   --oha PATH               the load generator [oha]
   --nginx PATH             [nginx]      --haproxy PATH   [haproxy]
   --rate N                 fixed rate of the latency runs, req/s [8000]
@@ -39,18 +41,22 @@ Options (defaults in brackets):
   --async-body-bytes N     body of the propylon-async run [500]
   --idle-connections N     idle keep-alive connections per proxy [10000]
   --rounds N               rounds; the figures are medians [5]
-  --scenarios LIST         direct,nginx,haproxy,propylon,propylon-chain,propylon-async,idle [all]
+  --scenarios LIST         direct,nginx,haproxy,propylon,propylon-chain,propylon-plain,
+                           propylon-chain-plain,propylon-async,idle [all; the -plain ones
+                           with --propylon-plain]
   --out PATH               JSON report [bench/results/load.json]; markdown beside it (.md)
 
 Subcommand (used by the harness itself): load-bench idle-hold ADDR N PATH
 ";
 
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 9] = [
     "direct",
     "nginx",
     "haproxy",
     "propylon",
     "propylon-chain",
+    "propylon-plain",
+    "propylon-chain-plain",
     "propylon-async",
     "idle",
 ];
@@ -58,9 +64,10 @@ pub const SCENARIOS: [&str; 7] = [
 /// Connections the nofile limit keeps for everything else.
 const NOFILE_MARGIN: u64 = 256;
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub propylon: PathBuf,
+    pub propylon_plain: Option<PathBuf>,
     pub oha: PathBuf,
     pub nginx: PathBuf,
     pub haproxy: PathBuf,
@@ -83,6 +90,7 @@ fn bench_dir() -> PathBuf {
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         propylon: bench_dir().join("../target/release/propylon"),
+        propylon_plain: None,
         oha: "oha".into(),
         nginx: "nginx".into(),
         haproxy: "haproxy".into(),
@@ -97,6 +105,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         scenarios: SCENARIOS.to_vec(),
         out: bench_dir().join("results/load.json"),
     };
+    let mut picked_explicitly = false;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -113,6 +122,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         let size = || number().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
         match flag.as_str() {
             "--propylon" => o.propylon = value.into(),
+            "--propylon-plain" => o.propylon_plain = Some(value.into()),
             "--oha" => o.oha = value.into(),
             "--nginx" => o.nginx = value.into(),
             "--haproxy" => o.haproxy = value.into(),
@@ -126,6 +136,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--rounds" => o.rounds = number()?,
             "--out" => o.out = value.into(),
             "--scenarios" => {
+                picked_explicitly = true;
                 let mut picked = Vec::new();
                 for s in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let known = SCENARIOS
@@ -135,7 +146,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                     picked.push(*known);
                 }
                 // `direct` is the latency baseline of every fixed-rate scenario.
-                let latency = ["nginx", "haproxy", "propylon", "propylon-chain"];
+                let latency = &report::LATENCY_ROWS[1..];
                 if picked.iter().any(|s| latency.contains(s)) && !picked.contains(&"direct") {
                     picked.push("direct");
                 }
@@ -147,6 +158,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             }
             other => return Err(format!("unknown option `{other}`")),
         }
+    }
+    if o.propylon_plain.is_none() {
+        let plain = |s: &str| s.ends_with("-plain");
+        if let Some(s) = o.scenarios.iter().find(|s| plain(s)) {
+            if picked_explicitly {
+                return Err(format!("scenario `{s}` needs --propylon-plain"));
+            }
+        }
+        o.scenarios.retain(|s| !plain(s));
     }
     if o.rounds > 100 || o.connections > 10_000 || o.async_connections > 10_000 {
         return Err("--rounds is at most 100, connections at most 10000".into());
@@ -161,9 +181,11 @@ fn proxy_of(scenario: &str) -> Option<Proxy> {
     match scenario {
         "nginx" => Some(Proxy::Nginx),
         "haproxy" => Some(Proxy::Haproxy),
-        "propylon" => Some(Proxy::Propylon(PropylonKind::Pass)),
-        "propylon-chain" => Some(Proxy::Propylon(PropylonKind::Chain)),
-        "propylon-async" => Some(Proxy::Propylon(PropylonKind::Async)),
+        "propylon" => Some(Proxy::Propylon(PropylonKind::Pass, Build::Main)),
+        "propylon-chain" => Some(Proxy::Propylon(PropylonKind::Chain, Build::Main)),
+        "propylon-plain" => Some(Proxy::Propylon(PropylonKind::Pass, Build::Plain)),
+        "propylon-chain-plain" => Some(Proxy::Propylon(PropylonKind::Chain, Build::Plain)),
+        "propylon-async" => Some(Proxy::Propylon(PropylonKind::Async, Build::Main)),
         _ => None,
     }
 }
@@ -201,6 +223,12 @@ fn run(opts: &mut Options, command_line: &str) -> Result<(), String> {
     // Absolute: the proxies run in their own directories.
     if let Ok(path) = std::fs::canonicalize(&opts.propylon) {
         opts.propylon = path;
+    }
+    if let Some(plain) = opts.propylon_plain.as_mut() {
+        match std::fs::canonicalize(&*plain) {
+            Ok(path) => *plain = path,
+            Err(e) => return Err(format!("--propylon-plain {}: {e}", plain.display())),
+        }
     }
     let needs_propylon = opts
         .scenarios
@@ -265,7 +293,7 @@ fn run(opts: &mut Options, command_line: &str) -> Result<(), String> {
                 for (name, proxy) in [
                     ("nginx", Proxy::Nginx),
                     ("haproxy", Proxy::Haproxy),
-                    ("propylon", Proxy::Propylon(PropylonKind::Pass)),
+                    ("propylon", Proxy::Propylon(PropylonKind::Pass, Build::Main)),
                 ] {
                     let label = format!("round {round} idle {name}");
                     let mut r = bench
@@ -283,7 +311,7 @@ fn run(opts: &mut Options, command_line: &str) -> Result<(), String> {
             let mut r = bench
                 .load_run(proxy_of(scenario), &run_dir)
                 .map_err(|e| format!("{label}: {e}"))?;
-            if scenario == "propylon-chain" {
+            if scenario.starts_with("propylon-chain") {
                 r.insert("chain_answer_verified_mapped".into(), json!(true));
             }
             // The async run's store alone is ~200 MB: a finished run's files go at once.
@@ -386,5 +414,29 @@ fn main() -> ExitCode {
             eprintln!("load-bench: FAILED: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Result<Options, String> {
+        parse_options(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_plain_build_runs_only_when_given() {
+        let all = options(&[]).unwrap();
+        assert!(all.scenarios.contains(&"propylon-chain"));
+        assert!(!all.scenarios.iter().any(|s| s.ends_with("-plain")));
+        let both = options(&["--propylon-plain", "/bin/plain"]).unwrap();
+        assert!(both.scenarios.contains(&"propylon-chain-plain"));
+        assert!(both.scenarios.contains(&"propylon-plain"));
+        let asked = options(&["--scenarios", "propylon-chain-plain"]).unwrap_err();
+        assert!(asked.contains("needs --propylon-plain"), "{asked}");
+        let picked = options(&["--scenarios", "propylon-plain", "--propylon-plain", "p"]).unwrap();
+        assert_eq!(picked.scenarios, ["direct", "propylon-plain"]);
     }
 }

@@ -8,7 +8,15 @@ use serde_json::{json, Map, Value};
 use crate::{procs, Options};
 
 /// The rows of the main table, in order.
-pub const LATENCY_ROWS: [&str; 5] = ["direct", "nginx", "haproxy", "propylon", "propylon-chain"];
+pub const LATENCY_ROWS: [&str; 7] = [
+    "direct",
+    "nginx",
+    "haproxy",
+    "propylon",
+    "propylon-chain",
+    "propylon-plain",
+    "propylon-chain-plain",
+];
 pub const IDLE_PROXIES: [&str; 3] = ["nginx", "haproxy", "propylon"];
 
 fn round(x: f64, digits: i32) -> Value {
@@ -234,6 +242,7 @@ pub fn machine(opts: &Options) -> Value {
         "haproxy": version(&opts.haproxy, "-v"),
         "oha": version(&opts.oha, "--version"),
         "propylon": version(&opts.propylon, "--version"),
+        "propylon_plain": opts.propylon_plain.as_ref().map(|p| p.display().to_string()),
         "nofile_hard": procs::hard_nofile(),
         "clk_tck": procs::clock_ticks(),
     })

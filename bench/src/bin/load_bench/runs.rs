@@ -21,7 +21,15 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Proxy {
     Nginx,
     Haproxy,
-    Propylon(PropylonKind),
+    Propylon(PropylonKind, Build),
+}
+
+/// Which gateway binary: `--propylon` (the profile-guided build, from `bench/load.sh`) or
+/// `--propylon-plain` (the same code from a plain `cargo build --release`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Build {
+    Main,
+    Plain,
 }
 
 /// What every run shares: options, the temp dir, the backend, the token and the bodies.
@@ -138,7 +146,7 @@ impl Bench<'_> {
     /// The request a scenario sends (method, path, headers, body), for checks and oha.
     fn request_of(&self, proxy: Proxy) -> (&'static str, &'static str, Vec<(&str, String)>, &str) {
         match proxy {
-            Proxy::Propylon(PropylonKind::Chain) => (
+            Proxy::Propylon(PropylonKind::Chain, _) => (
                 "POST",
                 ORDERS_PATH,
                 vec![
@@ -148,7 +156,7 @@ impl Bench<'_> {
                 ],
                 &self.chain_body,
             ),
-            Proxy::Propylon(PropylonKind::Async) => (
+            Proxy::Propylon(PropylonKind::Async, _) => (
                 "POST",
                 ORDERS_PATH,
                 vec![("Content-Type", "application/json".into())],
@@ -188,7 +196,14 @@ impl Bench<'_> {
                     piped: false,
                 })?
             }
-            Proxy::Propylon(kind) => {
+            Proxy::Propylon(kind, build) => {
+                let program = match build {
+                    Build::Main => &opts.propylon,
+                    Build::Plain => opts
+                        .propylon_plain
+                        .as_ref()
+                        .ok_or("a -plain scenario needs --propylon-plain")?,
+                };
                 // Async: a reserved port where nothing listens.
                 let backend = match kind {
                     PropylonKind::Async => procs::free_port()?,
@@ -201,7 +216,7 @@ impl Bench<'_> {
                 write(&dir.join("jwks.json"), configs::JWKS)?;
                 let path = conf.display().to_string();
                 let check = procs::output_of(
-                    &opts.propylon.display().to_string(),
+                    &program.display().to_string(),
                     &["check", "--config", &path],
                 )
                 .map_err(|e| format!("propylon check --config {path} failed: {e}"))?;
@@ -212,7 +227,7 @@ impl Bench<'_> {
                     name: "propylon",
                     cpu: 1,
                     nofile,
-                    program: &opts.propylon,
+                    program,
                     args: vec!["run".into(), "--config".into(), path],
                     env: vec![("PROPYLON_LOG", "warn".into())],
                     dir,
@@ -226,13 +241,13 @@ impl Bench<'_> {
         let request = http::request(method, addr, path, &headers, body.as_bytes());
         match proxy {
             // The chain: 200 and the mapped answer (not the backend's own), or a failure.
-            Proxy::Propylon(PropylonKind::Chain) => {
+            Proxy::Propylon(PropylonKind::Chain, _) => {
                 procs::wait_ready(&mut proc, STARTUP, || {
                     probe(addr, &request, 200, configs::check_chain_answer)
                 })
                 .map_err(|e| format!("the chain check failed: {e}"))?;
             }
-            Proxy::Propylon(PropylonKind::Async) => {
+            Proxy::Propylon(PropylonKind::Async, _) => {
                 procs::wait_ready(&mut proc, STARTUP, || probe(addr, &request, 202, any_body))?;
             }
             _ => procs::wait_ready(&mut proc, STARTUP, || probe(addr, &request, 200, any_body))?,
@@ -242,7 +257,7 @@ impl Bench<'_> {
 
     fn load<'b>(&'b self, name: &'b str, proxy: Option<Proxy>, addr: SocketAddr) -> Load<'b> {
         let (method, path, headers, body) = self.request_of(proxy.unwrap_or(Proxy::Nginx));
-        let fixed = !matches!(proxy, Some(Proxy::Propylon(PropylonKind::Async)));
+        let fixed = !matches!(proxy, Some(Proxy::Propylon(PropylonKind::Async, _)));
         Load {
             name,
             url: format!("http://{addr}{path}"),
@@ -302,7 +317,7 @@ impl Bench<'_> {
         )
         .map_err(fail)?;
         let (p1, b1) = cpu().map_err(fail)?;
-        let is_async = proxy == Some(Proxy::Propylon(PropylonKind::Async));
+        let is_async = matches!(proxy, Some(Proxy::Propylon(PropylonKind::Async, _)));
         let mut r = outcome_fields(&out, is_async);
         r.insert(
             "backend_cpu_us_per_req".into(),
