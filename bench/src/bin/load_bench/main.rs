@@ -356,6 +356,15 @@ fn run(opts: &mut Options, command_line: &str) -> Result<(), String> {
         machine["cpu_model"].as_str().unwrap_or("?"),
         machine["kernel"].as_str().unwrap_or("?"),
     );
+    let mut header = header;
+    if let Some(plain) = &opts.propylon_plain {
+        header.push_str(&format!(
+            "\nGateway binaries: `propylon*` rows {}, `*-plain` rows {} (from `bench/load.sh`: \
+             the profile-guided build of `bench/pgo.sh` and the plain `cargo build --release`).\n",
+            opts.propylon.display(),
+            plain.display()
+        ));
+    }
     let md = report::markdown(&summary, &header, &idle_note, opts.rate);
     println!("\n{md}");
     let report = json!({
