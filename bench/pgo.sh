@@ -31,7 +31,9 @@ fi
 raw_dir="$(pwd)/$train_dir/profraw"
 CARGO_TARGET_DIR="$train_dir" RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$raw_dir" \
     cargo build --release -p propylon --bin propylon
-cargo build --release -p propylon-bench --bin load-bench
+# The same command as bench/load.sh's: another set of packages would unify features
+# differently and rebuild part of target/release.
+cargo build --release -p propylon -p propylon-bench --bin propylon --bin load-bench
 
 hash="$(sha256sum "$train_dir/release/propylon" | cut -c1-16)"
 profile="$(pwd)/$train_dir/propylon-$hash.profdata"
