@@ -20,7 +20,11 @@ source bench/tools.sh
 pgo=1
 args=()
 for arg in "$@"; do
-    if [ "$arg" = "--no-pgo" ]; then pgo=0; else args+=("$arg"); fi
+    case "$arg" in
+        --no-pgo) pgo=0 ;;
+        --help | -h) pgo=0; args+=("$arg") ;;  # no profile-guided build just for the usage
+        *) args+=("$arg") ;;
+    esac
 done
 
 cargo build --release -p propylon -p propylon-bench --bin propylon --bin load-bench

@@ -46,6 +46,8 @@ Options (defaults in brackets):
                            with --propylon-plain]
   --out PATH               JSON report [bench/results/load.json]; markdown beside it (.md)
 
+bench/load.sh passes these on; it also takes --no-pgo (measure the plain build only).
+
 Subcommand (used by the harness itself): load-bench idle-hold ADDR N PATH
 ";
 
