@@ -24,7 +24,12 @@ host="$(rustc -vV | sed -n 's/^host: //p')"
 profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
 if [ ! -x "$profdata" ]; then
     echo "pgo.sh: installing the llvm-tools component (rustup component add llvm-tools)" >&2
-    rustup component add llvm-tools
+    if ! rustup component add llvm-tools || [ ! -x "$profdata" ]; then
+        echo "pgo.sh: no llvm-profdata for this rustc at $profdata; a toolchain without" \
+            "rustup needs its own LLVM's llvm-profdata there (bench/load.sh --no-pgo" \
+            "measures the plain build only)" >&2
+        exit 1
+    fi
 fi
 
 # The instrumented gateway, in its own target dir (other flags: its own build cache).
