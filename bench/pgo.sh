@@ -33,7 +33,10 @@ if [ ! -x "$profdata" ]; then
 fi
 
 # The instrumented gateway, in its own target dir (other flags: its own build cache).
-raw_dir="$(pwd)/$train_dir/profraw"
+# rustc and llvm-profdata take absolute paths; CARGO_TARGET_DIR may be either.
+mkdir -p "$train_dir"
+train_abs="$(cd "$train_dir" && pwd)"
+raw_dir="$train_abs/profraw"
 CARGO_TARGET_DIR="$train_dir" RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$raw_dir" \
     cargo build --release -p propylon --bin propylon
 # The same command as bench/load.sh's: another set of packages would unify features
@@ -41,7 +44,7 @@ CARGO_TARGET_DIR="$train_dir" RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$raw_
 cargo build --release -p propylon -p propylon-bench --bin propylon --bin load-bench
 
 hash="$(sha256sum "$train_dir/release/propylon" | cut -c1-16)"
-profile="$(pwd)/$train_dir/propylon-$hash.profdata"
+profile="$train_abs/propylon-$hash.profdata"
 if [ ! -f "$profile" ]; then
     rm -rf "$raw_dir"
     mkdir -p "$raw_dir"
