@@ -51,6 +51,8 @@ bench/load.sh passes these on; it also takes --no-pgo (measure the plain build o
 Subcommand (used by the harness itself): load-bench idle-hold ADDR N PATH
 ";
 
+/// Every scenario, in the order a round runs them; the fixed-rate ones (the main table's
+/// rows, `report::LATENCY_ROWS`) first.
 pub const SCENARIOS: [&str; 9] = [
     "direct",
     "nginx",
@@ -449,5 +451,12 @@ mod tests {
         assert!(asked.contains("needs --propylon-plain"), "{asked}");
         let picked = options(&["--scenarios", "propylon-plain", "--propylon-plain", "p"]).unwrap();
         assert_eq!(picked.scenarios, ["direct", "propylon-plain"]);
+    }
+
+    #[test]
+    fn the_main_table_has_the_fixed_rate_scenarios() {
+        assert_eq!(report::LATENCY_ROWS.first(), Some(&"direct"));
+        assert_eq!(report::LATENCY_ROWS.last(), Some(&"propylon-chain-plain"));
+        assert!(!report::LATENCY_ROWS.contains(&"propylon-async"));
     }
 }

@@ -7,16 +7,9 @@ use serde_json::{json, Map, Value};
 
 use crate::{procs, Options};
 
-/// The rows of the main table, in order.
-pub const LATENCY_ROWS: [&str; 7] = [
-    "direct",
-    "nginx",
-    "haproxy",
-    "propylon",
-    "propylon-chain",
-    "propylon-plain",
-    "propylon-chain-plain",
-];
+/// The rows of the main table, in order: the fixed-rate scenarios, which `SCENARIOS` lists
+/// first.
+pub const LATENCY_ROWS: &[&str] = crate::SCENARIOS.split_at(7).0;
 pub const IDLE_PROXIES: [&str; 3] = ["nginx", "haproxy", "propylon"];
 
 fn round(x: f64, digits: i32) -> Value {
