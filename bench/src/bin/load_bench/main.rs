@@ -346,7 +346,7 @@ fn run(opts: &mut Options, command_line: &str) -> Result<(), String> {
         summary.insert(g.clone(), report::summarize(&runs));
     }
     let date = report::now_utc();
-    let header = format!(
+    let mut header = format!(
         "## Load: Propylon beside nginx and HAProxy ({date})\n\n\
          `{command_line}` — {} round(s), medians; fixed rate {} req/s over {} connections \
          for {} s after a {} s warm-up (oha, latency correction); proxy alone on CPU 1 with one \
@@ -360,7 +360,6 @@ fn run(opts: &mut Options, command_line: &str) -> Result<(), String> {
         machine["cpu_model"].as_str().unwrap_or("?"),
         machine["kernel"].as_str().unwrap_or("?"),
     );
-    let mut header = header;
     if let Some(plain) = &opts.propylon_plain {
         header.push_str(&format!(
             "\nGateway binaries: `propylon*` rows {}, `*-plain` rows {} (from `bench/load.sh`: \
