@@ -319,6 +319,39 @@ fn a_chunked_answer_with_trailers_is_relayed_whole_and_both_connections_are_reus
     );
 }
 
+/// The names of the gateway's threads, from `/proc`.
+#[cfg(target_os = "linux")]
+fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc task list");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+/// Pingora's clock thread for `fast_timeout`, once started, wakes every 10 ms on the
+/// proxy's CPU for the life of the process. A gateway that has accepted connections, read a
+/// head that came in two parts and opened a backend connection (each bounded by a timeout)
+/// must not have started it.
+#[cfg(target_os = "linux")]
+#[test]
+fn serving_requests_starts_no_thread_that_ticks_every_10_ms() {
+    let backend = RawBackend::start();
+    let gw = gateway_for(&backend.url());
+    let mut conn = client(&gw);
+    let mut buf = Vec::new();
+    assert_eq!(get_on(&mut conn, &mut buf, "/orders").status, 200);
+    conn.write_all(b"GET /orders/7 HTTP/1.1\r\nHo")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(50));
+    conn.write_all(b"st: gw\r\n\r\n").expect("write");
+    let split = read_answer(&mut conn, &mut buf, false);
+    assert_eq!((split.status, split.text().as_str()), (200, "/orders/7"));
+    let names = thread_names(gw.pid());
+    assert!(names.iter().any(|n| n == "proxy"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "Timer thread"), "{names:?}");
+}
+
 #[test]
 fn an_answer_delimited_by_the_backend_closing_reaches_the_client_whole_then_it_closes_too() {
     let backend = RawBackend::start();

@@ -79,6 +79,10 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         // counters); requests in flight get `graceful_shutdown_timeout_seconds`.
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(5),
+        // Timeouts of a second or more on tokio's timers, not on Pingora's clock thread:
+        // that thread, once started (by the first connection's handshake timeout), wakes
+        // every 10 ms for the life of the process, on the proxy's CPU, busy or idle.
+        fast_timeout_to_tokio_threshold_seconds: Some(0),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
