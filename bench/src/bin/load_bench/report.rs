@@ -161,6 +161,7 @@ pub fn markdown(summary: &Map<String, Value>, header: &str, idle_note: &str, rat
             ));
         }
     }
+    md.push_str(&paired_p99(summary));
     if behind {
         md.push_str(&format!(
             "\n⚠ below 95 % of the {rate} req/s asked: that run did not keep up, so its \
@@ -211,6 +212,52 @@ pub fn markdown(summary: &Map<String, Value>, header: &str, idle_note: &str, rat
     md
 }
 
+/// Each pass-through run's p99 against nginx's in the same round: one round's p99 moves by
+/// hundreds of µs with the machine's stalls, so two medians of five can differ by noise
+/// alone; the round-by-round difference shows whether one proxy is steadily behind.
+fn paired_p99(summary: &Map<String, Value>) -> String {
+    let per_round = |group: &str| -> Vec<(u64, f64)> {
+        summary
+            .get(group)
+            .and_then(|g| g.get("runs"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| Some((r.get("round")?.as_u64()?, r.get("p99_us")?.as_f64()?)))
+            .collect()
+    };
+    let nginx = per_round("nginx");
+    let mut lines = Vec::new();
+    for proxy in ["propylon", "propylon-plain"] {
+        let mut diffs: Vec<f64> = per_round(proxy)
+            .iter()
+            .filter_map(|(n, p99)| {
+                let (_, theirs) = nginx.iter().find(|(m, _)| m == n)?;
+                Some(p99 - theirs)
+            })
+            .collect();
+        if diffs.is_empty() {
+            continue;
+        }
+        let at_most = diffs.iter().filter(|d| **d <= 0.0).count();
+        let rounds = diffs.len();
+        // `median` sorts: the first and last are then the least and the most.
+        let mid = median(&mut diffs);
+        let (least, most) = (diffs[0], diffs[rounds - 1]);
+        lines.push(format!(
+            "{proxy} − nginx: median {mid:+.0} µs (from {least:+.0} to {most:+.0}); at or \
+             below nginx's in {at_most} of {rounds} rounds"
+        ));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\np99 round by round (the proxy's p99 minus nginx's in the same round): {}.\n",
+        lines.join("; ")
+    )
+}
+
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().trim().to_string()
 }
@@ -245,4 +292,34 @@ pub fn now_utc() -> String {
     procs::output_of("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"])
         .map(|d| d.trim().to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn group(p99s: &[f64]) -> Value {
+        let runs: Vec<Value> = p99s
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({"round": i + 1, "p99_us": p}))
+            .collect();
+        json!({ "runs": runs })
+    }
+
+    #[test]
+    fn p99_is_compared_round_by_round() {
+        let mut summary = Map::new();
+        summary.insert("nginx".into(), group(&[700.0, 900.0, 650.0]));
+        summary.insert("propylon".into(), group(&[680.0, 950.0, 600.0]));
+        let text = paired_p99(&summary);
+        assert!(
+            text.contains("propylon − nginx: median -20 µs (from -50 to +50); at or below nginx's in 2 of 3 rounds"),
+            "{text}"
+        );
+        assert!(!text.contains("propylon-plain"), "{text}");
+        summary.remove("nginx");
+        assert_eq!(paired_p99(&summary), "");
+    }
 }
