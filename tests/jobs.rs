@@ -785,7 +785,7 @@ fn a_job_whose_backend_stays_down_dies_alerts_and_can_be_replayed() {
         Some(1.0),
         "metrics:\n{metrics}"
     );
-    // The status gauges (refreshed every second) count it.
+    // The status gauges, counted from the store at each scrape, count it.
     let gauge = poll_until(Duration::from_secs(3), Duration::from_millis(100), || {
         let m = gw.metrics();
         (metric_value(&m, "propylon_jobs{status=\"dead\"}") == Some(1.0)).then_some(m)

@@ -45,10 +45,7 @@ impl BackgroundService for Housekeeping {
                     }
                     return;
                 }
-                _ = flush.tick() => {
-                    self.flush().await;
-                    self.job_gauges().await;
-                }
+                _ = flush.tick() => self.flush().await,
                 _ = evict.tick() => {
                     for limit in &self.state.current().limits.all {
                         limit.evict_idle();
@@ -67,30 +64,6 @@ impl BackgroundService for Housekeeping {
 }
 
 impl Housekeeping {
-    /// Queue depth and the oldest due job's age, for `/metrics`.
-    async fn job_gauges(&self) {
-        let now = crate::jobs::submit::unix_ms();
-        let Ok(counts) = self.jobs.counts(now).await else {
-            return;
-        };
-        let gauge = &self.state.metrics.job_queue;
-        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        gauge
-            .with_label_values(&["queued"])
-            .set(as_i64(counts.queued));
-        gauge
-            .with_label_values(&["in_flight"])
-            .set(as_i64(counts.in_flight));
-        gauge
-            .with_label_values(&["succeeded"])
-            .set(as_i64(counts.succeeded));
-        gauge.with_label_values(&["dead"]).set(as_i64(counts.dead));
-        let age = counts
-            .oldest_due
-            .map_or(0.0, |due| (now - due).max(0) as f64 / 1000.0);
-        self.state.metrics.oldest_due_seconds.set(age);
-    }
-
     async fn flush(&self) {
         let counters = &self.state.quota_counters;
         if !counters.dirty_since_export() {

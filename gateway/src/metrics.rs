@@ -1,5 +1,6 @@
 //! Prometheus metrics, in a registry of our own (served on the admin listener's `/metrics`).
 
+use crate::jobs::store::JobCounts;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -103,6 +104,23 @@ impl Metrics {
             oldest_due_seconds,
             replay_duration,
         })
+    }
+
+    /// The job store's counts as the `propylon_jobs{status}` and oldest-due gauges.
+    pub fn set_job_counts(&self, counts: &JobCounts, now_ms: i64) {
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for (status, n) in [
+            ("queued", counts.queued),
+            ("in_flight", counts.in_flight),
+            ("succeeded", counts.succeeded),
+            ("dead", counts.dead),
+        ] {
+            self.job_queue.with_label_values(&[status]).set(as_i64(n));
+        }
+        let age = counts
+            .oldest_due
+            .map_or(0.0, |due| (now_ms - due).max(0) as f64 / 1000.0);
+        self.oldest_due_seconds.set(age);
     }
 
     /// The Prometheus text exposition of every metric.
