@@ -587,3 +587,23 @@ fn accept_rate() {
         assert_eq!(store.counts(0).await.unwrap().queued, JOBS as u64);
     });
 }
+
+#[test]
+fn claiming_due_jobs_does_not_compile_its_queries_again() {
+    use rusqlite::StatementStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("propylon.db")).unwrap();
+    sqlite::configure(&conn).unwrap();
+    conn.execute_batch(sqlite::SCHEMA).unwrap();
+    // The limit follows the free replay slots, so it changes from one claim to the next.
+    for (now, limit) in [(1_000, 32), (2_000, 7), (3_000, 32), (4_000, 1)] {
+        assert!(sqlite::claim_due(&conn, now, 60_000, limit)
+            .unwrap()
+            .is_empty());
+    }
+    for sql in [&*sqlite::LEASE_ENDED, &*sqlite::QUEUED_DUE] {
+        let stmt = conn.prepare_cached(sql).unwrap();
+        assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "{sql}");
+        assert_eq!(stmt.get_status(StatementStatus::Run), 4, "{sql}");
+    }
+}
