@@ -161,6 +161,7 @@ pub fn markdown(summary: &Map<String, Value>, header: &str, idle_note: &str, rat
             ));
         }
     }
+    md.push_str(&paired_cpu(summary));
     md.push_str(&paired_p99(summary));
     if behind {
         md.push_str(&format!(
@@ -212,30 +213,42 @@ pub fn markdown(summary: &Map<String, Value>, header: &str, idle_note: &str, rat
     md
 }
 
+/// `field` of each run of `group`, by round.
+fn per_round(summary: &Map<String, Value>, group: &str, field: &str) -> Vec<(u64, f64)> {
+    summary
+        .get(group)
+        .and_then(|g| g.get("runs"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| Some((r.get("round")?.as_u64()?, r.get(field)?.as_f64()?)))
+        .collect()
+}
+
+/// `compare(proxy's, nginx's)` for each round both ran, in round order.
+fn against_nginx(
+    summary: &Map<String, Value>,
+    proxy: &str,
+    field: &str,
+    compare: impl Fn(f64, f64) -> f64,
+) -> Vec<f64> {
+    let nginx = per_round(summary, "nginx", field);
+    per_round(summary, proxy, field)
+        .iter()
+        .filter_map(|(n, ours)| {
+            let (_, theirs) = nginx.iter().find(|(m, _)| m == n)?;
+            Some(compare(*ours, *theirs))
+        })
+        .collect()
+}
+
 /// Each pass-through run's p99 against nginx's in the same round: one round's p99 moves by
 /// hundreds of µs with the machine's stalls, so two medians of five can differ by noise
 /// alone; the round-by-round difference shows whether one proxy is steadily behind.
 fn paired_p99(summary: &Map<String, Value>) -> String {
-    let per_round = |group: &str| -> Vec<(u64, f64)> {
-        summary
-            .get(group)
-            .and_then(|g| g.get("runs"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|r| Some((r.get("round")?.as_u64()?, r.get("p99_us")?.as_f64()?)))
-            .collect()
-    };
-    let nginx = per_round("nginx");
     let mut lines = Vec::new();
     for proxy in ["propylon", "propylon-plain"] {
-        let mut diffs: Vec<f64> = per_round(proxy)
-            .iter()
-            .filter_map(|(n, p99)| {
-                let (_, theirs) = nginx.iter().find(|(m, _)| m == n)?;
-                Some(p99 - theirs)
-            })
-            .collect();
+        let mut diffs = against_nginx(summary, proxy, "p99_us", |ours, theirs| ours - theirs);
         if diffs.is_empty() {
             continue;
         }
@@ -255,6 +268,37 @@ fn paired_p99(summary: &Map<String, Value>) -> String {
     format!(
         "\np99 round by round (the proxy's p99 minus nginx's in the same round): {}.\n",
         lines.join("; ")
+    )
+}
+
+/// Each proxy's CPU per request over nginx's in the same round. The table's ratio divides
+/// two medians taken over the whole run; when the machine's pace drifts from one minute to
+/// the next (nginx 21.9 to 29.5 µs across the rounds of one run), the ratio within each
+/// round is the steadier figure.
+fn paired_cpu(summary: &Map<String, Value>) -> String {
+    let mut lines = Vec::new();
+    for proxy in LATENCY_ROWS
+        .iter()
+        .filter(|s| !matches!(**s, "direct" | "nginx"))
+    {
+        let mut ratios = against_nginx(summary, proxy, "cpu_us_per_req", |ours, theirs| {
+            ours / theirs
+        });
+        if ratios.is_empty() {
+            continue;
+        }
+        let rounds = ratios.len();
+        let mid = median(&mut ratios);
+        let (least, most) = (ratios[0], ratios[rounds - 1]);
+        lines.push(format!("{proxy} {mid:.2} ({least:.2}–{most:.2})"));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nCPU round by round (the proxy's CPU per request over nginx's in the same round; \
+         median, least–most): {}.\n",
+        lines.join(", ")
     )
 }
 
@@ -321,5 +365,29 @@ mod tests {
         assert!(!text.contains("propylon-plain"), "{text}");
         summary.remove("nginx");
         assert_eq!(paired_p99(&summary), "");
+    }
+
+    #[test]
+    fn cpu_is_compared_round_by_round() {
+        let cpu = |values: &[f64]| {
+            let runs: Vec<Value> = values
+                .iter()
+                .enumerate()
+                .map(|(i, c)| json!({"round": i + 1, "cpu_us_per_req": c}))
+                .collect();
+            json!({ "runs": runs })
+        };
+        let mut summary = Map::new();
+        summary.insert("nginx".into(), cpu(&[20.0, 30.0, 25.0]));
+        // Medians 30 against 25 (1.20), but 1.5, 1.0 and 1.2 round by round.
+        summary.insert("propylon-chain".into(), cpu(&[30.0, 30.0, 30.0]));
+        summary.insert("haproxy".into(), cpu(&[22.0, 33.0]));
+        let text = paired_cpu(&summary);
+        assert!(
+            text.contains(": haproxy 1.10 (1.10–1.10), propylon-chain 1.20 (1.00–1.50)."),
+            "{text}"
+        );
+        summary.remove("nginx");
+        assert_eq!(paired_cpu(&summary), "");
     }
 }
