@@ -40,6 +40,10 @@ impl ServeHttp for AdminApi {
         if let Some(answer) =
             admin_jobs::route(self.jobs.as_ref(), &method, &path, query.as_deref()).await
         {
+            if method == Method::POST && answer.is_ok() {
+                // Replayed jobs are due now: the worker may be asleep until a later one.
+                self.state.jobs_due.notify_one();
+            }
             return match answer {
                 Ok((status, body)) => json_response(status, &body),
                 Err(problem) => problem_response(problem, &request_id),

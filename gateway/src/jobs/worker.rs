@@ -4,7 +4,7 @@
 //! backoff, or a dead letter.
 
 use super::pacing::ReplayPaces;
-use super::store::{Job, JobStore, StoredAnswer};
+use super::store::{Claimed, Job, JobStore, StoredAnswer};
 use super::submit::unix_ms;
 use crate::exchange::{self, BackendClient, Outcome};
 use crate::proxy::upstream::{Caller, Forwarding};
@@ -22,10 +22,15 @@ use tokio::sync::Semaphore;
 
 /// How long a claimed job is ours; a worker that dies leaves it due again after this.
 const LEASE_MS: i64 = 60_000;
+/// The wait after a claim that took jobs: their replays, or a backend found down, make more
+/// jobs due soon.
 const POLL: Duration = Duration::from_millis(200);
-/// The longest wait between looks while they keep finding nothing: an idle gateway should
-/// not wake five times a second (new jobs wake the worker at once anyway).
-const IDLE_POLL: Duration = Duration::from_secs(1);
+/// The longest sleep with nothing due. New jobs, finished replays and the admin API's
+/// replays wake the worker at once, and the store says when the next job is due; this only
+/// bounds the wait should a job become due some other way.
+const IDLE_MAX: Duration = Duration::from_secs(30);
+/// The shortest sleep before a job the store says is due (a clock step, a race).
+const IDLE_MIN: Duration = Duration::from_millis(10);
 const BATCH: usize = 64;
 /// Replays in flight at once, all backends together.
 const CONCURRENCY: usize = 32;
@@ -46,17 +51,14 @@ impl BackgroundService for JobWorker {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
         // After a full batch there is likely more due: claim again without waiting.
         let mut backlog = false;
-        // Timed looks in a row that found nothing due: each doubles the next wait, up to
-        // IDLE_POLL. A new job resets it: its first replay is due a backoff later.
-        let mut empty_looks: u32 = 0;
+        // The first look comes a poll after start; later ones when the last claim says.
+        let mut wait = POLL;
         loop {
-            let mut timed = false;
             if !backlog {
-                let wait = POLL.saturating_mul(1 << empty_looks.min(3)).min(IDLE_POLL);
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = self.state.jobs_due.notified() => {}
-                    _ = tokio::time::sleep(wait) => timed = true,
+                    _ = tokio::time::sleep(wait) => {}
                 }
             } else if *shutdown.borrow() {
                 return;
@@ -67,18 +69,20 @@ impl BackgroundService for JobWorker {
             };
             let free = (permits.available_permits() + 1).min(BATCH);
             drop(first);
-            let jobs = match self.store.claim_due(unix_ms(), LEASE_MS, free).await {
-                Ok(jobs) => jobs,
+            let now = unix_ms();
+            let Claimed { jobs, next_due } = match self.store.claim_due(now, LEASE_MS, free).await {
+                Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot claim due jobs");
                     backlog = false;
+                    wait = POLL;
                     continue;
                 }
             };
-            empty_looks = if jobs.is_empty() && timed {
-                empty_looks.saturating_add(1)
+            wait = if jobs.is_empty() {
+                idle_wait(next_due, now)
             } else {
-                0
+                POLL
             };
             let full = jobs.len() == free;
             let mut delivered = 0;
@@ -113,6 +117,15 @@ impl BackgroundService for JobWorker {
             backlog = full && delivered > 0;
         }
     }
+}
+
+/// How long an idle worker sleeps: until the next job is due, within [IDLE_MIN, IDLE_MAX].
+fn idle_wait(next_due: Option<i64>, now: i64) -> Duration {
+    let Some(at) = next_due else {
+        return IDLE_MAX;
+    };
+    let ms = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
+    Duration::from_millis(ms).clamp(IDLE_MIN, IDLE_MAX)
 }
 
 /// A backend known down (maintenance, failing health check, open circuit): the job waits
@@ -339,4 +352,18 @@ fn jitter(id: &str, attempts: u32) -> f64 {
     h.write(id.as_bytes());
     h.write_u32(attempts);
     (h.finish() % 10_000) as f64 / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_worker_sleeps_until_the_next_job_is_due() {
+        assert_eq!(idle_wait(Some(5_000), 2_000), Duration::from_secs(3));
+        assert_eq!(idle_wait(None, 2_000), IDLE_MAX);
+        assert_eq!(idle_wait(Some(10_000_000), 2_000), IDLE_MAX);
+        // Already due (a clock step, a race): soon, not in a busy loop.
+        assert_eq!(idle_wait(Some(1_000), 2_000), IDLE_MIN);
+    }
 }

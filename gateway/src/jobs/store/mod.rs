@@ -117,6 +117,16 @@ pub struct Job {
     pub lease_until: Option<i64>,
 }
 
+/// What [`JobStore::claim_due`] took, and when the store next has a job due.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub jobs: Vec<Job>,
+    /// The earliest time (unix ms) a job not claimed now becomes due: a queued job's next
+    /// attempt, or the end of an in-flight job's lease (these just claimed included). `None`
+    /// when no job is queued or in flight.
+    pub next_due: Option<i64>,
+}
+
 /// What [`JobStore::insert`] did.
 #[derive(Debug)]
 pub enum InsertOutcome {
@@ -191,12 +201,10 @@ pub trait JobStore: Send + Sync {
     /// with an expired lease (lease_until <= now); marks them in_flight with
     /// lease_until = now + lease_ms. Oldest due first (an expired lease counts as due at its
     /// lease_until). Does not change `attempts`: the worker reports them on the outcome.
-    async fn claim_due(
-        &self,
-        now: i64,
-        lease_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<Job>, StoreError>;
+    /// Also says when the next job not claimed becomes due, so an idle worker can sleep
+    /// until then.
+    async fn claim_due(&self, now: i64, lease_ms: i64, limit: usize)
+        -> Result<Claimed, StoreError>;
 
     /// → succeeded with the answer, whatever the status (a success is final).
     /// `NotFound` when the job is gone (deleted while in flight).

@@ -8,7 +8,7 @@
 
 use super::writer::{self, Command};
 use super::{
-    InsertOutcome, Job, JobCounts, JobStatus, JobStore, NewJob, StoreError, StoredAnswer,
+    Claimed, InsertOutcome, Job, JobCounts, JobStatus, JobStore, NewJob, StoreError, StoredAnswer,
     StoredRequest,
 };
 use rusqlite::config::DbConfig;
@@ -197,9 +197,9 @@ impl JobStore for SqliteJobStore {
         now: i64,
         lease_ms: i64,
         limit: usize,
-    ) -> Result<Vec<Job>, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         if limit == 0 {
-            return Ok(Vec::new());
+            return Ok(Claimed::default());
         }
         self.write(|reply| Command::Claim {
             now,
@@ -521,15 +521,21 @@ pub(super) static QUEUED_DUE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// When the next job becomes due: a queued job's next attempt or an in-flight job's lease
+/// end (both read through the `jobs_due` index's status prefix).
+const NEXT_DUE: &str = "SELECT MIN(at) FROM ( \
+     SELECT MIN(next_attempt_at) AS at FROM jobs WHERE status = 'queued' \
+     UNION ALL SELECT MIN(lease_until) FROM jobs WHERE status = 'in_flight')";
+
 pub(crate) fn claim_due(
     conn: &Connection,
     now: i64,
     lease_ms: i64,
     limit: usize,
-) -> Result<Vec<Job>, StoreError> {
+) -> Result<Claimed, StoreError> {
     let lease_until = now.saturating_add(lease_ms);
     let n = i64::try_from(limit).unwrap_or(i64::MAX);
-    let run = || -> rusqlite::Result<Vec<Job>> {
+    let run = || -> rusqlite::Result<Claimed> {
         // (due at, job): an expired lease is due at its lease_until.
         let mut due: Vec<(i64, Job)> = Vec::new();
         let mut stmt = conn.prepare_cached(&LEASE_ENDED)?;
@@ -555,7 +561,13 @@ pub(crate) fn claim_due(
             job.updated_at = now;
             claimed.push(job);
         }
-        Ok(claimed)
+        let next_due = conn
+            .prepare_cached(NEXT_DUE)?
+            .query_row([], |row| row.get(0))?;
+        Ok(Claimed {
+            jobs: claimed,
+            next_due,
+        })
     };
     // Several statements: a savepoint keeps a failure from leaving half a claim in the batch.
     conn.execute_batch("SAVEPOINT claim")

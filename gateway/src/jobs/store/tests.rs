@@ -173,14 +173,19 @@ async fn claim_due_respects_due_time_status_and_sets_the_lease() {
     inserted(&store, new_job("done", 500)).await;
     inserted(&store, new_job("gone", 500)).await;
     // Take "done" and "gone" out of the queue.
-    let first = store.claim_due(600, 10_000, 10).await.unwrap();
+    let first = store.claim_due(600, 10_000, 10).await.unwrap().jobs;
     let ids: Vec<_> = first.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids.len(), 2);
     store.succeed("done", 1, answer(), 700).await.unwrap();
     store.kill("gone", 1, "bad", 700).await.unwrap();
 
-    assert!(store.claim_due(3_000, 10_000, 0).await.unwrap().is_empty());
-    let claimed = store.claim_due(3_000, 10_000, 2).await.unwrap();
+    assert!(store
+        .claim_due(3_000, 10_000, 0)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    let claimed = store.claim_due(3_000, 10_000, 2).await.unwrap().jobs;
     let ids: Vec<_> = claimed.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids, ["a", "b"]); // oldest due first, limit respected
     for job in &claimed {
@@ -195,10 +200,15 @@ async fn claim_due_respects_due_time_status_and_sets_the_lease() {
     assert_eq!(stored.attempts, 0);
 
     // "c" is left; "late" is not due; in-flight ones with a live lease are not taken again.
-    let claimed = store.claim_due(3_000, 10_000, 10).await.unwrap();
+    let claimed = store.claim_due(3_000, 10_000, 10).await.unwrap().jobs;
     let ids: Vec<_> = claimed.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids, ["c"]);
-    assert!(store.claim_due(4_999, 10_000, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_due(4_999, 10_000, 10)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
 }
 
 #[tokio::test]
@@ -207,10 +217,18 @@ async fn an_expired_lease_is_claimed_again() {
     let store = open(dir.path());
     inserted(&store, new_job("a", 1_000)).await;
     inserted(&store, new_job("b", 1_500)).await;
-    assert_eq!(store.claim_due(1_000, 1_000, 10).await.unwrap().len(), 1); // a, lease to 2000
-    assert!(store.claim_due(1_999, 1_000, 10).await.unwrap().len() == 1); // b, lease to 2999
-    assert!(store.claim_due(1_999, 1_000, 10).await.unwrap().is_empty());
-    let again = store.claim_due(2_000, 1_000, 10).await.unwrap();
+    assert_eq!(
+        store.claim_due(1_000, 1_000, 10).await.unwrap().jobs.len(),
+        1
+    ); // a, lease to 2000
+    assert!(store.claim_due(1_999, 1_000, 10).await.unwrap().jobs.len() == 1); // b, lease to 2999
+    assert!(store
+        .claim_due(1_999, 1_000, 10)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    let again = store.claim_due(2_000, 1_000, 10).await.unwrap().jobs;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, "a");
     assert_eq!(again[0].lease_until, Some(3_000));
@@ -220,6 +238,7 @@ async fn an_expired_lease_is_claimed_again() {
         .claim_due(5_000, 1_000, 10)
         .await
         .unwrap()
+        .jobs
         .into_iter()
         .map(|j| j.id)
         .collect();
@@ -255,14 +274,20 @@ async fn reopening_releases_the_leases_of_a_previous_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     inserted(&store, new_job("a", 1_000)).await;
-    assert_eq!(store.claim_due(1_000, 60_000, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.claim_due(1_000, 60_000, 10).await.unwrap().jobs.len(),
+        1
+    );
     drop(store);
     // As after a `kill -9`: the lease would run until 61000, but the job is due again at once.
     let store = open(dir.path());
     let job = store.get("a").await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.lease_until, None);
-    assert_eq!(store.claim_due(1_001, 60_000, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.claim_due(1_001, 60_000, 10).await.unwrap().jobs.len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -272,7 +297,10 @@ async fn succeed_retry_later_and_kill_transitions() {
     for id in ["s", "r", "k"] {
         inserted(&store, new_job(id, 1_000)).await;
     }
-    assert_eq!(store.claim_due(1_000, 30_000, 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store.claim_due(1_000, 30_000, 10).await.unwrap().jobs.len(),
+        3
+    );
 
     store.succeed("s", 1, answer(), 1_100).await.unwrap();
     let s = store.get("s").await.unwrap().unwrap();
@@ -292,8 +320,16 @@ async fn succeed_retry_later_and_kill_transitions() {
     assert_eq!(r.next_attempt_at, 9_000);
     assert_eq!(r.last_error.as_deref(), Some("503 from backend"));
     assert_eq!(r.lease_until, None);
-    assert!(store.claim_due(8_999, 1_000, 10).await.unwrap().is_empty());
-    assert_eq!(store.claim_due(9_000, 1_000, 10).await.unwrap()[0].id, "r");
+    assert!(store
+        .claim_due(8_999, 1_000, 10)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    assert_eq!(
+        store.claim_due(9_000, 1_000, 10).await.unwrap().jobs[0].id,
+        "r"
+    );
 
     store.kill("k", 5, "gave up", 1_300).await.unwrap();
     let k = store.get("k").await.unwrap().unwrap();
@@ -405,6 +441,7 @@ async fn requeue_and_requeue_dead() {
         .claim_due(5_000, 1_000, 10)
         .await
         .unwrap()
+        .jobs
         .into_iter()
         .map(|j| j.id)
         .collect();
@@ -440,7 +477,7 @@ async fn counts_with_oldest_due() {
     for (id, due) in [("a", 100), ("b", 200), ("c", 300), ("d", 400), ("e", 5_000)] {
         inserted(&store, new_job(id, due)).await;
     }
-    let claimed = store.claim_due(250, 1_000, 2).await.unwrap(); // a, b
+    let claimed = store.claim_due(250, 1_000, 2).await.unwrap().jobs; // a, b
     assert_eq!(claimed.len(), 2);
     store.succeed("a", 1, answer(), 260).await.unwrap();
     store.claim_due(300, 1_000, 1).await.unwrap(); // c
@@ -599,6 +636,7 @@ fn claiming_due_jobs_does_not_compile_its_queries_again() {
     for (now, limit) in [(1_000, 32), (2_000, 7), (3_000, 32), (4_000, 1)] {
         assert!(sqlite::claim_due(&conn, now, 60_000, limit)
             .unwrap()
+            .jobs
             .is_empty());
     }
     for sql in [&*sqlite::LEASE_ENDED, &*sqlite::QUEUED_DUE] {
@@ -606,4 +644,39 @@ fn claiming_due_jobs_does_not_compile_its_queries_again() {
         assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "{sql}");
         assert_eq!(stmt.get_status(StatementStatus::Run), 4, "{sql}");
     }
+}
+
+#[tokio::test]
+async fn a_claim_says_when_the_next_job_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(
+        store.claim_due(1_000, 60_000, 10).await.unwrap().next_due,
+        None
+    );
+    inserted(&store, new_job("soon", 2_000)).await;
+    inserted(&store, new_job("later", 9_000)).await;
+    let claimed = store.claim_due(1_000, 60_000, 10).await.unwrap();
+    assert!(claimed.jobs.is_empty());
+    assert_eq!(claimed.next_due, Some(2_000));
+    // Claimed: its lease (2,000 + 5,000) now comes before "later".
+    let claimed = store.claim_due(2_000, 5_000, 10).await.unwrap();
+    assert_eq!(claimed.jobs.len(), 1);
+    assert_eq!(claimed.next_due, Some(7_000));
+    store
+        .retry_later("soon", 1, 3_000, "backend down", 2_100)
+        .await
+        .unwrap();
+    let claimed = store.claim_due(2_200, 5_000, 10).await.unwrap();
+    assert!(claimed.jobs.is_empty());
+    assert_eq!(claimed.next_due, Some(3_000));
+    store.succeed("soon", 2, answer(), 3_100).await.unwrap();
+    let claimed = store.claim_due(3_200, 5_000, 10).await.unwrap();
+    assert_eq!(claimed.next_due, Some(9_000));
+    let claimed = store.claim_due(9_000, 5_000, 10).await.unwrap();
+    assert_eq!(claimed.jobs.len(), 1);
+    store.kill("later", 1, "gone", 9_100).await.unwrap();
+    // Finished and dead jobs are never due.
+    let claimed = store.claim_due(9_200, 5_000, 10).await.unwrap();
+    assert_eq!(claimed.next_due, None);
 }

@@ -4,7 +4,7 @@
 //! (synchronous=FULL: one fsync for the batch) and only then answers each caller.
 
 use super::sqlite::{self, InsertRow};
-use super::{InsertOutcome, Job, StoreError, StoredAnswer};
+use super::{Claimed, InsertOutcome, StoreError, StoredAnswer};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,7 +21,7 @@ pub(crate) enum Command {
         now: i64,
         lease_ms: i64,
         limit: usize,
-        reply: Responder<Vec<Job>>,
+        reply: Responder<Claimed>,
     },
     Succeed {
         id: String,
