@@ -264,7 +264,11 @@ impl BackgroundService for HealthChecker {
         // Checks in flight: task id → backend name.
         let mut in_flight: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut checks: JoinSet<Result<(), String>> = JoinSet::new();
+        let mut published = self.state.published.subscribe();
         loop {
+            // With no check configured and none running, wait for a reload, not a tick: an
+            // idle gateway should not wake every second for nothing.
+            let asleep = checks.is_empty() && checked_backends(&self.state.current()).is_empty();
             tokio::select! {
                 _ = shutdown.changed() => {
                     checks.abort_all();
@@ -286,7 +290,9 @@ impl BackgroundService for HealthChecker {
                         }
                     }
                 }
-                at = tick.tick() => {
+                // The sender lives in the state this checker holds: `changed` cannot fail.
+                _ = published.changed(), if asleep => {}
+                at = tick.tick(), if !asleep => {
                     let snapshot = self.state.current();
                     let backends = checked_backends(&snapshot);
                     last_started.retain(|name, _| backends.iter().any(|b| &b.name == name));

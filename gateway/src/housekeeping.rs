@@ -34,7 +34,12 @@ impl BackgroundService for Housekeeping {
         }
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         let mut evict = tokio::time::interval(EVICT_EVERY);
+        let mut published = self.state.published.subscribe();
         loop {
+            // With no limit configured no counter can change: wait for a reload rather than
+            // wake every second to find nothing to write.
+            let flushing = !self.state.current().limits.all.is_empty()
+                || self.state.quota_counters.dirty_since_export();
             tokio::select! {
                 _ = shutdown.changed() => {
                     // Saved in place: the runtime is about to stop and may not run a
@@ -45,7 +50,9 @@ impl BackgroundService for Housekeeping {
                     }
                     return;
                 }
-                _ = flush.tick() => self.flush().await,
+                _ = flush.tick(), if flushing => self.flush().await,
+                // The sender lives in the state held here: `changed` cannot fail.
+                _ = published.changed(), if !flushing => {}
                 _ = evict.tick() => {
                     for limit in &self.state.current().limits.all {
                         limit.evict_idle();

@@ -25,6 +25,9 @@ pub struct GatewayState {
     pub quota_counters: Arc<MemoryQuotaCounters>,
     /// Woken when a job is stored, so the worker need not wait for its next poll.
     pub jobs_due: tokio::sync::Notify,
+    /// Changes with every published snapshot: what sleeps while the config asks nothing of it
+    /// (the health checker with no check configured) waits on it.
+    pub published: tokio::sync::watch::Sender<u64>,
     pub alerts: Alerts,
     pub idempotency: KeysInProgress,
     /// Circuit breakers, health checks and maintenance windows per backend; kept across reloads.
@@ -33,6 +36,7 @@ pub struct GatewayState {
 
 impl GatewayState {
     pub fn new(config_path: PathBuf, snapshot: Snapshot, metrics: Metrics, alerts: Alerts) -> Self {
+        let snapshot_version = snapshot.version;
         metrics
             .config_version
             .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
@@ -45,6 +49,7 @@ impl GatewayState {
             jwks: JwksCache::default(),
             quota_counters: Arc::new(MemoryQuotaCounters::new()),
             jobs_due: tokio::sync::Notify::new(),
+            published: tokio::sync::watch::Sender::new(snapshot_version),
             alerts,
             idempotency: KeysInProgress::default(),
             backend_health: Arc::new(BackendHealth::new()),
@@ -61,7 +66,9 @@ impl GatewayState {
         self.metrics
             .config_version
             .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
+        let version = snapshot.version;
         self.snapshot.store(Arc::new(snapshot));
+        self.published.send_replace(version);
         self.set_last_reload_error(None);
     }
 
