@@ -26,7 +26,7 @@ pub struct GatewayState {
     /// Woken when a job is stored, so the worker need not wait for its next poll.
     pub jobs_due: tokio::sync::Notify,
     /// Changes with every published snapshot: what sleeps while the config asks nothing of it
-    /// (the health checker with no check configured) waits on it.
+    /// (the health checker with no check, housekeeping's flush with no limit) waits on it.
     pub published: tokio::sync::watch::Sender<u64>,
     pub alerts: Alerts,
     pub idempotency: KeysInProgress,
