@@ -576,25 +576,6 @@ fn a_failing_health_check_queues_calls_until_it_passes_again() {
     assert_eq!(backend.op_calls().len(), 2, "{:?}", backend.op_calls());
 }
 
-/// How many times the gateway's thread `name` has run (the third field of its `schedstat`:
-/// timeslices, one per wake-up when it sleeps in between).
-#[cfg(target_os = "linux")]
-fn thread_runs(pid: u32, name: &str) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc task list");
-    tasks
-        .filter_map(|task| {
-            let dir = task.ok()?.path();
-            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if comm.trim() != name {
-                return None;
-            }
-            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
-            stat.split_whitespace().nth(2)?.parse().ok()
-        })
-        .next()
-        .unwrap_or_else(|| panic!("no thread {name}"))
-}
-
 /// With no health check and no limit configured, the health checker and housekeeping sleep
 /// instead of ticking every second (an idle gateway should not wake for nothing); a reload
 /// that adds a check wakes the checker, and the check runs on its interval.
@@ -605,10 +586,10 @@ fn without_checks_or_limits_the_background_threads_sleep_until_a_reload() {
     let gw = start_gateway(&backend.url(), "");
     std::thread::sleep(Duration::from_millis(500));
     let threads = ["BG health check", "BG housekeeping"];
-    let before = threads.map(|name| thread_runs(gw.pid(), name));
+    let before = threads.map(|name| gw.thread_runs(name));
     std::thread::sleep(Duration::from_secs(3));
     for (name, before) in threads.iter().zip(before) {
-        let runs = thread_runs(gw.pid(), name) - before;
+        let runs = gw.thread_runs(name) - before;
         assert!(runs <= 1, "the idle thread {name} ran {runs} times in 3 s");
     }
     assert_eq!(backend.ping_calls(), 0);

@@ -319,16 +319,6 @@ fn a_chunked_answer_with_trailers_is_relayed_whole_and_both_connections_are_reus
     );
 }
 
-/// The names of the gateway's threads, from `/proc`.
-#[cfg(target_os = "linux")]
-fn thread_names(pid: u32) -> Vec<String> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc task list");
-    tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .collect()
-}
-
 /// Pingora's clock thread for `fast_timeout`, once started, wakes every 10 ms on the
 /// proxy's CPU for the life of the process. A gateway that has accepted connections, read a
 /// head that came in two parts and opened a backend connection (each bounded by a timeout)
@@ -347,7 +337,7 @@ fn serving_requests_starts_no_thread_that_ticks_every_10_ms() {
     conn.write_all(b"st: gw\r\n\r\n").expect("write");
     let split = read_answer(&mut conn, &mut buf, false);
     assert_eq!((split.status, split.text().as_str()), (200, "/orders/7"));
-    let names = thread_names(gw.pid());
+    let names: Vec<String> = gw.threads().into_iter().map(|t| t.name).collect();
     assert!(names.iter().any(|n| n == "proxy"), "{names:?}");
     assert!(!names.iter().any(|n| n == "Timer thread"), "{names:?}");
 }

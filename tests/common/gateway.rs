@@ -206,6 +206,34 @@ impl Gateway {
         self.child.id()
     }
 
+    /// The gateway's threads, from `/proc/PID/task` (Linux): each one's name and how many
+    /// times it has run (the third field of `schedstat`: timeslices, one per wake-up for a
+    /// thread that sleeps in between).
+    pub fn threads(&self) -> Vec<GatewayThread> {
+        let tasks = fs::read_dir(format!("/proc/{}/task", self.pid())).expect("/proc task list");
+        tasks
+            .filter_map(|task| {
+                let dir = task.ok()?.path();
+                let name = fs::read_to_string(dir.join("comm"))
+                    .ok()?
+                    .trim()
+                    .to_string();
+                let stat = fs::read_to_string(dir.join("schedstat")).ok()?;
+                let runs = stat.split_whitespace().nth(2)?.parse().ok()?;
+                Some(GatewayThread { name, runs })
+            })
+            .collect()
+    }
+
+    /// How many times the thread `name` has run (see [`Gateway::threads`]).
+    pub fn thread_runs(&self, name: &str) -> u64 {
+        self.threads()
+            .into_iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no thread {name}"))
+            .runs
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -459,4 +487,10 @@ fn spawn_run(dir: &Path, extra_args: &[&str], log: fs::File) -> Child {
         .stderr(Stdio::from(log_err))
         .spawn()
         .expect("spawn the propylon binary")
+}
+
+/// One of the gateway's threads (see [`Gateway::threads`]).
+pub struct GatewayThread {
+    pub name: String,
+    pub runs: u64,
 }

@@ -6,8 +6,8 @@
 //!
 //! Every test binary compiles this folder on its own and uses only part of it, hence the
 //! `dead_code` allowance. The modules, by concern:
-//! - `gateway`: the `Gateway` process guard (start, reload helpers, restart, terminate) and
-//!   one-shot commands (`run_propylon`, `run_check`, `write_config_dir`);
+//! - `gateway`: the `Gateway` process guard (start, reload helpers, restart, terminate, its
+//!   threads) and one-shot commands (`run_propylon`, `run_check`, `write_config_dir`);
 //! - `backends`: `MockBackend`, the echo/status routers, `RecordingBackend` and `Reply`;
 //! - `http`: the blocking client (`agent`, `send`, `try_send`, `Resp`) and raw HTTP/1.1
 //!   (`raw_http`, `RawResp`, `chunked_body`);

@@ -343,11 +343,12 @@ pub fn now_utc() -> String {
 mod tests {
     use super::*;
 
-    fn group(p99s: &[f64]) -> Value {
-        let runs: Vec<Value> = p99s
+    /// A scenario's runs, one per round, with `field` set to each of `values`.
+    fn group(field: &str, values: &[f64]) -> Value {
+        let runs: Vec<Value> = values
             .iter()
             .enumerate()
-            .map(|(i, p)| json!({"round": i + 1, "p99_us": p}))
+            .map(|(i, v)| json!({"round": i + 1, field: v}))
             .collect();
         json!({ "runs": runs })
     }
@@ -355,8 +356,9 @@ mod tests {
     #[test]
     fn p99_is_compared_round_by_round() {
         let mut summary = Map::new();
-        summary.insert("nginx".into(), group(&[700.0, 900.0, 650.0]));
-        summary.insert("propylon".into(), group(&[680.0, 950.0, 600.0]));
+        let p99 = |values: &[f64]| group("p99_us", values);
+        summary.insert("nginx".into(), p99(&[700.0, 900.0, 650.0]));
+        summary.insert("propylon".into(), p99(&[680.0, 950.0, 600.0]));
         let text = paired_p99(&summary);
         assert!(
             text.contains("propylon − nginx: median -20 µs (from -50 to +50); at or below nginx's in 2 of 3 rounds"),
@@ -369,14 +371,7 @@ mod tests {
 
     #[test]
     fn cpu_is_compared_round_by_round() {
-        let cpu = |values: &[f64]| {
-            let runs: Vec<Value> = values
-                .iter()
-                .enumerate()
-                .map(|(i, c)| json!({"round": i + 1, "cpu_us_per_req": c}))
-                .collect();
-            json!({ "runs": runs })
-        };
+        let cpu = |values: &[f64]| group("cpu_us_per_req", values);
         let mut summary = Map::new();
         summary.insert("nginx".into(), cpu(&[20.0, 30.0, 25.0]));
         // Medians 30 against 25 (1.20), but 1.5, 1.0 and 1.2 round by round.
