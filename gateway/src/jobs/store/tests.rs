@@ -46,6 +46,11 @@ fn open(dir: &Path) -> SqliteJobStore {
     SqliteJobStore::open(&dir.join("propylon.db")).unwrap()
 }
 
+/// The jobs a claim took (most tests look only at those, not at the next due time).
+async fn claim(store: &SqliteJobStore, now: i64, lease_ms: i64, limit: usize) -> Vec<Job> {
+    store.claim_due(now, lease_ms, limit).await.unwrap().jobs
+}
+
 async fn inserted(store: &SqliteJobStore, job: NewJob) {
     assert!(matches!(
         store.insert(job).await.unwrap(),
@@ -173,19 +178,14 @@ async fn claim_due_respects_due_time_status_and_sets_the_lease() {
     inserted(&store, new_job("done", 500)).await;
     inserted(&store, new_job("gone", 500)).await;
     // Take "done" and "gone" out of the queue.
-    let first = store.claim_due(600, 10_000, 10).await.unwrap().jobs;
+    let first = claim(&store, 600, 10_000, 10).await;
     let ids: Vec<_> = first.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids.len(), 2);
     store.succeed("done", 1, answer(), 700).await.unwrap();
     store.kill("gone", 1, "bad", 700).await.unwrap();
 
-    assert!(store
-        .claim_due(3_000, 10_000, 0)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
-    let claimed = store.claim_due(3_000, 10_000, 2).await.unwrap().jobs;
+    assert!(claim(&store, 3_000, 10_000, 0).await.is_empty());
+    let claimed = claim(&store, 3_000, 10_000, 2).await;
     let ids: Vec<_> = claimed.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids, ["a", "b"]); // oldest due first, limit respected
     for job in &claimed {
@@ -200,15 +200,10 @@ async fn claim_due_respects_due_time_status_and_sets_the_lease() {
     assert_eq!(stored.attempts, 0);
 
     // "c" is left; "late" is not due; in-flight ones with a live lease are not taken again.
-    let claimed = store.claim_due(3_000, 10_000, 10).await.unwrap().jobs;
+    let claimed = claim(&store, 3_000, 10_000, 10).await;
     let ids: Vec<_> = claimed.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids, ["c"]);
-    assert!(store
-        .claim_due(4_999, 10_000, 10)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
+    assert!(claim(&store, 4_999, 10_000, 10).await.is_empty());
 }
 
 #[tokio::test]
@@ -217,28 +212,17 @@ async fn an_expired_lease_is_claimed_again() {
     let store = open(dir.path());
     inserted(&store, new_job("a", 1_000)).await;
     inserted(&store, new_job("b", 1_500)).await;
-    assert_eq!(
-        store.claim_due(1_000, 1_000, 10).await.unwrap().jobs.len(),
-        1
-    ); // a, lease to 2000
-    assert!(store.claim_due(1_999, 1_000, 10).await.unwrap().jobs.len() == 1); // b, lease to 2999
-    assert!(store
-        .claim_due(1_999, 1_000, 10)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
-    let again = store.claim_due(2_000, 1_000, 10).await.unwrap().jobs;
+    assert_eq!(claim(&store, 1_000, 1_000, 10).await.len(), 1); // a, lease to 2000
+    assert!(claim(&store, 1_999, 1_000, 10).await.len() == 1); // b, lease to 2999
+    assert!(claim(&store, 1_999, 1_000, 10).await.is_empty());
+    let again = claim(&store, 2_000, 1_000, 10).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, "a");
     assert_eq!(again[0].lease_until, Some(3_000));
     // Expired leases and queued jobs are merged by due time.
     inserted(&store, new_job("c", 2_500)).await;
-    let ids: Vec<_> = store
-        .claim_due(5_000, 1_000, 10)
+    let ids: Vec<_> = claim(&store, 5_000, 1_000, 10)
         .await
-        .unwrap()
-        .jobs
         .into_iter()
         .map(|j| j.id)
         .collect();
@@ -274,20 +258,14 @@ async fn reopening_releases_the_leases_of_a_previous_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     inserted(&store, new_job("a", 1_000)).await;
-    assert_eq!(
-        store.claim_due(1_000, 60_000, 10).await.unwrap().jobs.len(),
-        1
-    );
+    assert_eq!(claim(&store, 1_000, 60_000, 10).await.len(), 1);
     drop(store);
     // As after a `kill -9`: the lease would run until 61000, but the job is due again at once.
     let store = open(dir.path());
     let job = store.get("a").await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.lease_until, None);
-    assert_eq!(
-        store.claim_due(1_001, 60_000, 10).await.unwrap().jobs.len(),
-        1
-    );
+    assert_eq!(claim(&store, 1_001, 60_000, 10).await.len(), 1);
 }
 
 #[tokio::test]
@@ -297,10 +275,7 @@ async fn succeed_retry_later_and_kill_transitions() {
     for id in ["s", "r", "k"] {
         inserted(&store, new_job(id, 1_000)).await;
     }
-    assert_eq!(
-        store.claim_due(1_000, 30_000, 10).await.unwrap().jobs.len(),
-        3
-    );
+    assert_eq!(claim(&store, 1_000, 30_000, 10).await.len(), 3);
 
     store.succeed("s", 1, answer(), 1_100).await.unwrap();
     let s = store.get("s").await.unwrap().unwrap();
@@ -320,16 +295,8 @@ async fn succeed_retry_later_and_kill_transitions() {
     assert_eq!(r.next_attempt_at, 9_000);
     assert_eq!(r.last_error.as_deref(), Some("503 from backend"));
     assert_eq!(r.lease_until, None);
-    assert!(store
-        .claim_due(8_999, 1_000, 10)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
-    assert_eq!(
-        store.claim_due(9_000, 1_000, 10).await.unwrap().jobs[0].id,
-        "r"
-    );
+    assert!(claim(&store, 8_999, 1_000, 10).await.is_empty());
+    assert_eq!(claim(&store, 9_000, 1_000, 10).await[0].id, "r");
 
     store.kill("k", 5, "gave up", 1_300).await.unwrap();
     let k = store.get("k").await.unwrap().unwrap();
@@ -437,11 +404,8 @@ async fn requeue_and_requeue_dead() {
     // A succeeded job may be replayed too; its old result goes.
     assert!(store.requeue("f", 5_000).await.unwrap());
     assert!(store.get("f").await.unwrap().unwrap().result.is_none());
-    let ids: Vec<_> = store
-        .claim_due(5_000, 1_000, 10)
+    let ids: Vec<_> = claim(&store, 5_000, 1_000, 10)
         .await
-        .unwrap()
-        .jobs
         .into_iter()
         .map(|j| j.id)
         .collect();
@@ -477,7 +441,7 @@ async fn counts_with_oldest_due() {
     for (id, due) in [("a", 100), ("b", 200), ("c", 300), ("d", 400), ("e", 5_000)] {
         inserted(&store, new_job(id, due)).await;
     }
-    let claimed = store.claim_due(250, 1_000, 2).await.unwrap().jobs; // a, b
+    let claimed = claim(&store, 250, 1_000, 2).await; // a, b
     assert_eq!(claimed.len(), 2);
     store.succeed("a", 1, answer(), 260).await.unwrap();
     store.claim_due(300, 1_000, 1).await.unwrap(); // c
