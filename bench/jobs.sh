@@ -10,6 +10,8 @@
 # The report is printed and written to bench/results/jobs.json (see bench/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
+ensure_cmake  # Pingora's build needs it; a fresh machine may not have it
 cargo build --release -p propylon -p propylon-bench
 target_dir="${CARGO_TARGET_DIR:-target}"
 exec "$target_dir/release/jobs-bench" --propylon "$target_dir/release/propylon" "$@"

@@ -1,6 +1,9 @@
 # Sourced by bench/load.sh and bench/pgo.sh: installs what the load harness runs when it is
-# missing (nginx and HAProxy from apt-get, taskset, oha from crates.io) and puts their
-# directories on PATH.
+# missing (nginx and HAProxy from apt-get, taskset, oha from crates.io, and CMake, which the
+# gateway's own build needs) and puts their directories on PATH.
+
+source scripts/lib.sh
+ensure_cmake
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -959,10 +959,13 @@ fn print_row(label: &str, r: &Map<String, Value>) {
 async fn main() {
     let mut opts = match parse_options() {
         Ok(o) => o,
+        // `--help`: the usage, asked for.
+        Err(e) if e.is_empty() => {
+            print!("{USAGE}");
+            return;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("jobs-bench: {e}\n");
-            }
+            eprintln!("jobs-bench: {e}\n");
             eprint!("{USAGE}");
             std::process::exit(2);
         }

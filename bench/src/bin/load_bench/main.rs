@@ -409,10 +409,13 @@ fn main() -> ExitCode {
     }
     let mut opts = match parse_options(&args) {
         Ok(o) => o,
+        // `--help`: the usage, asked for.
+        Err(e) if e.is_empty() => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("load-bench: {e}\n");
-            }
+            eprintln!("load-bench: {e}\n");
             eprint!("{USAGE}");
             return ExitCode::from(2);
         }
