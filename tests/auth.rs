@@ -84,6 +84,11 @@ paths:
         - apiKey: []
       responses:
         "200": { description: the caller as the backend sees it }
+  /whoami/mapped:
+    post:
+      operationId: whoamiMapped
+      responses:
+        "200": { description: the caller, in the body the backend gets }
 "#;
 
 /// `@APP@` is the backend URL, `@KEYS@` the key source line(s) of `auth.jwt`.
@@ -123,6 +128,12 @@ apis:
             set:
               x-consumer: "$.consumer"
               x-sub: "$.claims.sub"
+      whoamiMapped:
+        backend: app
+        request:
+          body:
+            consumer: "$.consumer"
+            sub: "$.claims.sub"
 "#;
 
 fn config(app_url: &str, keys: &str) -> String {
@@ -1021,4 +1032,84 @@ fn jwks_refetch_on_unknown_kids_respects_the_cooldown() {
         "/orders",
         &es256("alice", None),
     );
+}
+
+/// `request` (head and body) on an open connection; the answer's status. The answer is read
+/// whole (by its `Content-Length`), so the connection can carry the next request.
+fn status_on(conn: &mut std::net::TcpStream, request: &str) -> u16 {
+    use std::io::{Read, Write};
+    conn.write_all(request.as_bytes()).expect("send");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut chunk).expect("read the answer");
+        assert!(n > 0, "the gateway closed the connection: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().expect("a length"));
+        if buf.len() >= end + 4 + length {
+            assert_eq!(buf.len(), end + 4 + length, "nothing after the answer");
+            let status = head.split_whitespace().nth(1).expect("a status");
+            return status.parse().expect("a numeric status");
+        }
+    }
+}
+
+/// The lean path remembers a connection's last token (a client reuses it): a request with
+/// another token, or a forged one, on the same connection must still be judged by its own.
+#[test]
+fn each_request_on_a_keep_alive_connection_is_judged_by_its_own_token() {
+    let (gw, backend) = start_with_jwks_file();
+    let mut conn = std::net::TcpStream::connect(gw.listen).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    let alice = rs256("alice", Some("orders:read"));
+    let bob = es256("bob", None);
+    // Alice's token with one character of its signature changed.
+    let mut forged = alice.clone().into_bytes();
+    let at = forged.len() - 3;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ASCII");
+    let mut calls = 0;
+    for (token, expected) in [
+        (&alice, Some("alice")),
+        (&alice, Some("alice")),
+        (&bob, Some("bob")),
+        (&forged, None),
+        (&alice, Some("alice")),
+        (&forged, None),
+    ] {
+        // Relayed (`GET /orders`: any valid token), then mapped (the claims in the body).
+        let relayed = status_on(
+            &mut conn,
+            &format!("GET /orders HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\n\r\n"),
+        );
+        let mapped = status_on(
+            &mut conn,
+            &format!(
+                "POST /whoami/mapped HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+            ),
+        );
+        match expected {
+            Some(sub) => {
+                calls += 2;
+                assert_eq!((relayed, mapped), (200, 200), "{sub}'s token");
+                assert_eq!(backend.call_count(), calls, "{sub}: one backend call each");
+                let got = backend.last();
+                let body: Value = serde_json::from_slice(&got.body).expect("a JSON body");
+                assert_eq!(body, json!({"consumer": sub, "sub": sub}));
+            }
+            None => {
+                assert_eq!((relayed, mapped), (401, 401), "the forged token");
+                assert_eq!(backend.call_count(), calls, "no backend call on a refusal");
+            }
+        }
+    }
 }

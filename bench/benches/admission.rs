@@ -44,6 +44,7 @@ fn admission(c: &mut Criterion) {
         verifier: Some(&verifier),
         keys: &keys,
         cache: &cache,
+        last_token: None,
         api_keys: &api_keys,
         consumer_claim: "sub",
     };

@@ -7,7 +7,8 @@ use crate::snapshot::{FacadeRoute, Snapshot};
 use crate::state::GatewayState;
 use http::HeaderMap;
 use propylon_policies::auth::{
-    bearer_token, AuthFailure, AuthOutcome, Authenticator, Credentials, KeySet, TokenError,
+    bearer_token, AuthFailure, AuthOutcome, Authenticator, Credentials, KeySet, LastToken,
+    TokenError,
 };
 use propylon_policies::limits::LimitDecision;
 use propylon_policies::Problem;
@@ -42,6 +43,7 @@ pub struct Admitted {
     pub limit_headers: Vec<(&'static str, String)>,
 }
 
+/// `last_token` is the client connection's, where the caller keeps one (the lean path).
 pub async fn admit(
     state: &GatewayState,
     client: &BackendClient,
@@ -49,9 +51,16 @@ pub async fn admit(
     route: &FacadeRoute,
     req: &(impl RequestHeaders + Sync + ?Sized),
     client_ip: Option<&str>,
+    last_token: Option<&LastToken>,
 ) -> Admission {
     let now = unix_now();
-    let (consumer, claims) = match authenticate(state, client, snapshot, route, req, now)
+    let asking = Asking {
+        snapshot,
+        route,
+        last_token,
+        now,
+    };
+    let (consumer, claims) = match authenticate(state, client, &asking, req)
         .await
         .unknown_key_denied()
     {
@@ -81,25 +90,31 @@ pub async fn admit(
     }
 }
 
+/// What one request's authentication asks about, besides its headers and keys.
+struct Asking<'a> {
+    snapshot: &'a Snapshot,
+    route: &'a FacadeRoute,
+    last_token: Option<&'a LastToken>,
+    now: u64,
+}
+
 async fn authenticate(
     state: &GatewayState,
     client: &BackendClient,
-    snapshot: &Snapshot,
-    route: &FacadeRoute,
+    asking: &Asking<'_>,
     req: &(impl RequestHeaders + Sync + ?Sized),
-    now: u64,
 ) -> AuthOutcome {
-    let auth = &snapshot.auth;
+    let auth = &asking.snapshot.auth;
     let Some(source) = &auth.jwks_url else {
-        return try_authenticate(snapshot, route, req, &auth.static_keys, now);
+        return try_authenticate(asking, req, &auth.static_keys);
     };
-    match try_authenticate(snapshot, route, req, &state.jwks.keys(), now) {
+    match try_authenticate(asking, req, &state.jwks.keys()) {
         // A kid we do not know: the IdP may have rotated its keys. Ask once more after a fetch.
         // Boxed: the fetch's future is large and rare, and every request's admission future
         // would otherwise carry (and move) its size.
         AuthOutcome::UnknownKey(_) => {
             Box::pin(state.jwks.refresh(client, source, auth.jwks_cooldown)).await;
-            try_authenticate(snapshot, route, req, &state.jwks.keys(), now)
+            try_authenticate(asking, req, &state.jwks.keys())
         }
         outcome => outcome,
     }
@@ -108,13 +123,11 @@ async fn authenticate(
 /// One authentication attempt with `keys`; synchronous, so no borrow of the request lives
 /// across the JWKS fetch.
 fn try_authenticate(
-    snapshot: &Snapshot,
-    route: &FacadeRoute,
+    asking: &Asking<'_>,
     req: &(impl RequestHeaders + Sync + ?Sized),
     keys: &KeySet,
-    now: u64,
 ) -> AuthOutcome {
-    let auth = &snapshot.auth;
+    let auth = &asking.snapshot.auth;
     let bearer = req.header("authorization").and_then(bearer_token);
     let lookup = |name: &str| req.header(name);
     let creds = Credentials {
@@ -125,10 +138,11 @@ fn try_authenticate(
         verifier: auth.verifier.as_ref(),
         keys,
         cache: &auth.token_cache,
+        last_token: asking.last_token,
         api_keys: &auth.api_keys,
         consumer_claim: &auth.consumer_claim,
     };
-    authenticator.authenticate(&route.security, &creds, now)
+    authenticator.authenticate(&asking.route.security, &creds, asking.now)
 }
 
 /// The operation's own limit (keyed by consumer and operation), else the consumer's tier,

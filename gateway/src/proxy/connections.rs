@@ -14,7 +14,7 @@
 //! served in order by the lean path; Pingora's own pipelining stays off (its
 //! default), so it serves one request of a pipelined batch it is handed.
 
-use super::lean::{LeanPath, ReadDeadline, Served};
+use super::lean::{ConnectionMemory, LeanPath, Served};
 use super::FacadeProxy;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -81,8 +81,9 @@ impl ServerApp for ClientConnections {
             let _ = stop_watch.changed().await;
         };
         tokio::pin!(stop);
-        // One deadline for the lean path's reads from backends, moved forward per read.
-        let read_deadline = ReadDeadline::default();
+        // The lean path's memory of this connection: one deadline for its reads from
+        // backends, moved forward per read, and the last bearer token.
+        let memory = ConnectionMemory::default();
         loop {
             let waits = Waits {
                 shutdown,
@@ -98,12 +99,10 @@ impl ServerApp for ClientConnections {
                 // Boxed: the request's state lives only while it is served, not while the
                 // connection idles.
                 let read = std::mem::take(&mut pending);
-                match Box::pin(self.lean.serve(
-                    &mut stream,
-                    client_ip.as_deref(),
-                    read,
-                    &read_deadline,
-                ))
+                match Box::pin(
+                    self.lean
+                        .serve(&mut stream, client_ip.as_deref(), read, &memory),
+                )
                 .await
                 {
                     Served::KeepAlive(next) => {

@@ -254,6 +254,7 @@ impl FacadeProxy {
             &route,
             &session.req_header().headers,
             ip.as_deref(),
+            None,
         )
         .await
         {
@@ -407,6 +408,7 @@ impl ProxyHttp for FacadeProxy {
             &route,
             &session.req_header().headers,
             ctx.client_ip.as_deref(),
+            None,
         ))
         .await;
         match admission {

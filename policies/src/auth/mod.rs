@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::problem::{Problem, ProblemKind};
 
 pub use api_key::ApiKeys;
-pub use cache::TokenCache;
+pub use cache::{LastToken, TokenCache};
 pub use jwt::{token_kid, JwtSettings, JwtVerifier, TokenError, VerifiedToken};
 pub use keys::{KeyError, KeySet};
 pub use scopes::missing_scopes;
@@ -46,6 +46,8 @@ pub struct Authenticator<'a> {
     pub verifier: Option<&'a JwtVerifier>,
     pub keys: &'a KeySet,
     pub cache: &'a TokenCache,
+    /// The client connection's last token, asked before the cache (`None`: the cache only).
+    pub last_token: Option<&'a LastToken>,
     pub api_keys: &'a ApiKeys,
     /// The claim naming the consumer, usually "sub".
     pub consumer_claim: &'a str,
@@ -372,7 +374,11 @@ impl Authenticator<'_> {
         let Some(token) = bearer else {
             return TokenState::Failed(AuthFailure::MissingCredentials);
         };
-        if let Some(claims) = self.cache.get(token, now) {
+        let cached = match self.last_token {
+            Some(last) => self.cache.get_on(last, token, now),
+            None => self.cache.get(token, now),
+        };
+        if let Some(claims) = cached {
             return TokenState::Valid(claims);
         }
         let Some(verifier) = self.verifier else {
@@ -382,7 +388,10 @@ impl Authenticator<'_> {
         };
         match verifier.verify(token, self.keys, now) {
             Ok(verified) => {
-                self.cache.insert(token, &verified);
+                match self.last_token {
+                    Some(last) => self.cache.insert_on(last, token, &verified),
+                    None => self.cache.insert(token, &verified),
+                }
                 TokenState::Valid(verified.claims)
             }
             Err(TokenError::UnknownKey(kid)) => TokenState::UnknownKey(kid),

@@ -58,6 +58,7 @@ impl Fixture {
             verifier: Some(&self.verifier),
             keys: &self.keys,
             cache: &self.cache,
+            last_token: None,
             api_keys: &self.api_keys,
             consumer_claim: "sub",
         }
@@ -402,4 +403,46 @@ fn bearer_tokens_are_taken_from_authorization() {
     assert_eq!(bearer_token("bearer  abc "), Some("abc"));
     assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
     assert_eq!(bearer_token("Bearer"), None);
+}
+
+#[test]
+fn a_connection_that_changes_token_is_judged_by_the_new_one() {
+    let f = fixture();
+    let last = LastToken::default();
+    let auth = Authenticator {
+        last_token: Some(&last),
+        ..f.auth()
+    };
+    let security = any_of(vec![vec![jwt(&["orders:write"])]]);
+    let writer = alice("orders:write");
+    let bob = token(json!({"sub": "bob", "exp": NOW + 60, "scope": "orders:read"}));
+    assert_eq!(
+        consumer(&run(&auth, &security, Some(&writer), None)),
+        "alice"
+    );
+    assert_eq!(
+        consumer(&run(&auth, &security, Some(&writer), None)),
+        "alice"
+    );
+    // The next request on the connection brings another token, without the scope.
+    assert_eq!(
+        denied(run(&auth, &security, Some(&bob), None)),
+        AuthFailure::InsufficientScope {
+            required: vec!["orders:write".into()]
+        }
+    );
+    // A forged token (alice's with one byte of the signature changed) is verified, not
+    // matched against the last one.
+    let mut forged = writer.clone().into_bytes();
+    let at = forged.len() - 2;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(
+        consumer(&run(&auth, &security, Some(&writer), None)),
+        "alice"
+    );
+    assert!(matches!(
+        denied(run(&auth, &security, Some(&forged), None)),
+        AuthFailure::InvalidToken(_)
+    ));
 }

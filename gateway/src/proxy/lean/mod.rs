@@ -34,7 +34,7 @@ use crate::exchange::{self, BackendClient};
 use crate::jobs::client_api;
 use crate::snapshot::{BufferedExchange, FacadeRoute, Snapshot};
 use crate::state::GatewayState;
-pub use backend::ReadDeadline;
+use backend::ReadDeadline;
 use head::{ClientRequest, Parsed};
 use http::Method;
 use pingora_core::protocols::Stream;
@@ -42,6 +42,7 @@ use pingora_http::ResponseHeader;
 use pingora_timeout::fast_timeout::fast_timeout;
 use pool::UpstreamPool;
 use propylon_openapi::{PathParams, RouteLookup};
+use propylon_policies::auth::LastToken;
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 use std::sync::Arc;
@@ -79,6 +80,15 @@ enum Decision {
     Handover,
 }
 
+/// What the lean path keeps for a client connection from one request to the next.
+#[derive(Default)]
+pub struct ConnectionMemory {
+    /// The deadline for reads from backends.
+    read_deadline: ReadDeadline,
+    /// The bearer token of the connection's last request, with its claims.
+    last_token: LastToken,
+}
+
 pub struct LeanPath {
     state: Arc<GatewayState>,
     /// For admission's JWKS fetches; backend calls use `pool`.
@@ -109,7 +119,7 @@ impl LeanPath {
         stream: &mut Stream,
         client_ip: Option<&str>,
         read: Vec<u8>,
-        read_deadline: &ReadDeadline,
+        memory: &ConnectionMemory,
     ) -> Served {
         let started = Instant::now();
         let mut buf = read;
@@ -127,7 +137,7 @@ impl LeanPath {
         }
         loop {
             match self
-                .try_serve(&buf, stream, client_ip, started, read_deadline)
+                .try_serve(&buf, stream, client_ip, started, memory)
                 .await
             {
                 Decision::KeepAlive(used) => return Served::KeepAlive(buf.split_off(used)),
@@ -150,7 +160,7 @@ impl LeanPath {
         stream: &mut Stream,
         client_ip: Option<&str>,
         started: Instant,
-        read_deadline: &ReadDeadline,
+        memory: &ConnectionMemory,
     ) -> Decision {
         // On the heap: the request's future is moved into its box whole.
         let mut slots = vec![httparse::EMPTY_HEADER; head::MAX_HEADERS];
@@ -185,7 +195,8 @@ impl LeanPath {
             req: &req,
             request_id: request_id.as_str(),
             started,
-            read_deadline,
+            read_deadline: &memory.read_deadline,
+            last_token: &memory.last_token,
             consumer: String::new(),
             claims: None,
             limit_headers: Vec::new(),
@@ -283,6 +294,8 @@ struct Call<'a> {
     started: Instant,
     /// The client connection's deadline for reads from backends.
     read_deadline: &'a ReadDeadline,
+    /// The client connection's last token, for admission.
+    last_token: &'a LastToken,
     /// Set by admission (as `FacadeProxy`'s context is).
     consumer: String,
     claims: Option<Arc<Value>>,
@@ -308,6 +321,7 @@ impl Call<'_> {
             self.route,
             self.req.headers,
             client_ip,
+            Some(self.last_token),
         )
         .await;
         match admitted {
