@@ -8,7 +8,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue};
 use propylon_bench::order;
 use propylon_policies::mapping::{
-    parse_borrowed, parse_pruned, response_context, BodyTemplate, Borrowed, Reads, RequestParts,
+    arena_for, parse_borrowed, parse_pruned, response_context, BodyTemplate, Borrowed, Bump, Reads,
+    RequestParts,
 };
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -80,12 +81,12 @@ impl Fixture {
     fn request_ctx(&self) -> Value {
         let body: Value = serde_json::from_slice(&self.order).unwrap();
         self.request_parts()
-            .context(Some(body), Some(self.claims.clone()))
+            .context(&(), Some(body), Some(self.claims.clone()))
     }
 
     fn response_ctx(&self) -> Value {
         let body: Value = serde_json::from_slice(&self.answer).unwrap();
-        response_context(self.response.roots(), 201, &self.headers, Some(body))
+        response_context(&(), self.response.roots(), 201, &self.headers, Some(body))
     }
 
     /// `render` to a `Value`, then `serde_json::to_vec`.
@@ -110,16 +111,25 @@ impl Fixture {
 
     /// What the gateway does: each body parsed as a borrowed document, rendered directly.
     fn map_request_borrowed(&self) -> Vec<u8> {
-        let body = parse_borrowed(&self.order).unwrap();
+        let arena = arena_for(self.order.len());
+        let body = parse_borrowed(&self.order, &arena).unwrap();
         let parts = self.request_parts();
-        let ctx = parts.context(Some(body), Some(Borrowed::from(&self.claims)));
+        let claims = Borrowed::from_value(&self.claims, &arena);
+        let ctx = parts.context(&arena, Some(body), Some(claims));
         self.request.render_json(&ctx).unwrap()
     }
 
     /// The answer built only as far as the response template reads it (`Reads`).
     fn map_response_borrowed(&self) -> Vec<u8> {
-        let body = parse_pruned(&self.answer, &self.reads).unwrap();
-        let ctx: Borrowed = response_context(self.response.roots(), 201, &self.headers, Some(body));
+        let arena = arena_for(self.answer.len());
+        let body = parse_pruned(&self.answer, &self.reads, &arena).unwrap();
+        let ctx: Borrowed = response_context(
+            &arena,
+            self.response.roots(),
+            201,
+            &self.headers,
+            Some(body),
+        );
         self.response.render_json(&ctx).unwrap()
     }
 }
@@ -177,27 +187,27 @@ fn mapping(c: &mut Criterion) {
             ))
         })
     });
-    // The two bodies as borrowed documents: built in place (`parse_borrowed`, what the
-    // gateway does for requests), the answer pruned to what its template reads, and through
-    // serde_json_borrow's own visitor (what the gateway did before).
+    // The two bodies as borrowed trees (`parse_borrowed`, what the gateway does for
+    // requests), and the answer pruned to what its template reads; each in its own arena, as
+    // in the gateway.
     group.bench_function("parse_borrowed_both_1kb", |b| {
         b.iter(|| {
-            let order = parse_borrowed(&f.order).unwrap();
-            let answer = parse_borrowed(&f.answer).unwrap();
-            black_box((order, answer))
+            let (a, b) = (arena_for(f.order.len()), arena_for(f.answer.len()));
+            let order = parse_borrowed(&f.order, &a).unwrap();
+            let answer = parse_borrowed(&f.answer, &b).unwrap();
+            black_box((order, answer));
         })
     });
     group.bench_function("parse_borrowed_answer_pruned_1kb", |b| {
-        b.iter(|| black_box(parse_pruned(&f.answer, &f.reads).unwrap()))
+        b.iter(|| {
+            let arena = arena_for(f.answer.len());
+            black_box(parse_pruned(&f.answer, &f.reads, &arena).unwrap());
+        })
     });
     group.bench_function("parse_borrowed_answer_1kb", |b| {
-        b.iter(|| black_box(parse_borrowed(&f.answer).unwrap()))
-    });
-    group.bench_function("parse_serde_json_borrow_visitor_both_1kb", |b| {
         b.iter(|| {
-            let order: Borrowed = serde_json::from_slice(&f.order).unwrap();
-            let answer: Borrowed = serde_json::from_slice(&f.answer).unwrap();
-            black_box((order, answer))
+            let arena = Bump::new();
+            black_box(parse_borrowed(&f.answer, &arena).unwrap());
         })
     });
     group.bench_function("baseline_parse_only_both_1kb", |b| {

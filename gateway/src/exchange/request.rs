@@ -10,7 +10,7 @@ use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 use propylon_openapi::validate::{FieldError, RequestValidator};
 use propylon_openapi::PathParams;
-use propylon_policies::mapping::{borrowed_claims, parse_borrowed, Doc, RequestParts};
+use propylon_policies::mapping::{arena_for, borrowed_claims, parse_borrowed, Doc, RequestParts};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::{json, Value};
 
@@ -111,13 +111,19 @@ pub fn map_parts(
     );
     if exchange.request_borrowed {
         // Direct paths only, no XML: the body is checked and read where it lies.
-        let read = checked_body(route, exchange, parse, body, parse_borrowed, |v, doc| {
-            v.validate_borrowed_body(doc)
-        });
+        let arena = arena_for(body.len());
+        let read = checked_body(
+            route,
+            exchange,
+            parse,
+            body,
+            |body| parse_borrowed(body, &arena),
+            |v, doc| v.validate_borrowed_body(doc),
+        );
         let json_body = read?;
         let claims = caller.claims_for(route.roots);
-        let claims = claims.map(|c| borrowed_claims(c, &route.claim_names));
-        let context = parts.context(json_body, claims);
+        let claims = claims.map(|c| borrowed_claims(c, &route.claim_names, &arena));
+        let context = parts.context(&arena, json_body, claims);
         let (body, content_type) = json_body_for(exchange, &context);
         let edits = upstream::render(route, params, req.path, req.query, &context);
         return Ok(Mapped {
@@ -144,7 +150,7 @@ pub fn map_parts(
             (json_body, None)
         };
     let claims = caller.claims_for(route.roots).cloned();
-    let context: Value = parts.context(context_body, claims);
+    let context: Value = parts.context(&(), context_body, claims);
     let (body, content_type) = match &exchange.request_xml {
         Some(shape) => {
             let value = match &exchange.request_body {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
 };
-use propylon_policies::mapping::{parse_pruned, response_context, Borrowed, Doc, Roots};
+use propylon_policies::mapping::{arena_for, parse_pruned, response_context, Borrowed, Doc, Roots};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 
@@ -58,15 +58,16 @@ pub fn shape_answer(
     let headers = &answer.header.headers;
     if exchange.response_borrowed {
         // Direct paths, no XML: the answer is read where it lies, as far as they read it.
+        let arena = arena_for(answer.body.len());
         let body_json = if template.is_none() || answer.body.is_empty() {
             None
         } else {
-            match parse_pruned(&answer.body, &exchange.response_reads) {
+            match parse_pruned(&answer.body, &exchange.response_reads, &arena) {
                 Ok(v) => Some(v),
                 Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
             }
         };
-        let ctx: Borrowed = response_context(roots, upstream_status, headers, body_json);
+        let ctx: Borrowed = response_context(&arena, roots, upstream_status, headers, body_json);
         let body = template.map(|t| Bytes::from(t.render_json(&ctx).unwrap_or_else(null)));
         return shaped(route, status, &answer, body, &ctx);
     }
@@ -89,7 +90,7 @@ pub fn shape_answer(
     // converted as it is) it is written out, and header templates read it too.
     let (ctx, body) = match template {
         Some(t) => {
-            let ctx: Value = response_context(roots, upstream_status, headers, body_json);
+            let ctx: Value = response_context(&(), roots, upstream_status, headers, body_json);
             let body = Bytes::from(t.render_json(&ctx).unwrap_or_else(null));
             (ctx, Some(body))
         }
@@ -97,7 +98,7 @@ pub fn shape_answer(
             let converted = body_json
                 .as_ref()
                 .map(|v| Bytes::from(serde_json::to_vec(v).unwrap_or_default()));
-            let ctx = response_context(roots, upstream_status, headers, body_json);
+            let ctx = response_context(&(), roots, upstream_status, headers, body_json);
             (ctx, converted)
         }
     };

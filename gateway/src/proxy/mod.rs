@@ -480,7 +480,7 @@ impl ProxyHttp for FacadeProxy {
                 &req.headers,
                 Some(ctx.consumer.as_str()),
             )
-            .context(None, ctx.caller().claims_for(route.roots).cloned())
+            .context(&(), None, ctx.caller().claims_for(route.roots).cloned())
         };
         upstream::rewrite(route, &ctx.params, upstream_request, &context, fwd)
     }
@@ -574,6 +574,7 @@ fn apply_response_edits(edits: &ResponseEdits, response: &mut ResponseHeader) ->
         return Ok(());
     }
     let context: Value = response_context(
+        &(),
         RESPONSE_HEADER_ROOTS,
         response.status.as_u16(),
         &response.headers,

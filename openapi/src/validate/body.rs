@@ -2,8 +2,8 @@
 //! JSON schema compiled once.
 
 use jsonschema::Validator;
+use propylon_json::Tree as Borrowed;
 use serde_json::Value;
-use serde_json_borrow::Value as Borrowed;
 
 use super::borrowed::BorrowedJson;
 use super::media::MediaRange;

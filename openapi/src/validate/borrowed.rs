@@ -1,10 +1,10 @@
-//! A body parsed as a borrowed document (`serde_json_borrow`: strings point into the body,
-//! objects are vectors) as a JSON representation for jsonschema, so the gateway validates and
-//! maps one parse without building serde_json's `Value`.
+//! A body parsed as a borrowed tree (`propylon_json`: strings point into the body, arrays and
+//! objects are slices in an arena) as a JSON representation for jsonschema, so the gateway
+//! validates and maps one parse without building serde_json's `Value`.
 
 use jsonschema::json::{Array, Json, JsonNumber, Node, NodeIdentity, Object};
 use jsonschema::JsonType;
-use serde_json_borrow::{Number, ObjectAsVec, Value as Borrowed};
+use propylon_json::{Number, Tree as Borrowed};
 use std::borrow::Cow;
 
 /// jsonschema's name for the representation (`Validator<BorrowedJson>`).
@@ -24,16 +24,16 @@ impl Json for BorrowedJson {
     }
 
     fn with_string_node<T>((): &mut (), string: &str, f: impl FnOnce(Self::Node<'_>) -> T) -> T {
-        f(&Borrowed::Str(Cow::Borrowed(string)))
+        f(&Borrowed::Str(string))
     }
 }
 
 impl<'a> Node<'a, BorrowedJson> for &'a Borrowed<'a> {
-    type Object = &'a ObjectAsVec<'a>;
+    type Object = &'a [(&'a str, Borrowed<'a>)];
     type Array = &'a [Borrowed<'a>];
     type Number = BorrowedNumber;
 
-    fn as_object(&self) -> Option<&'a ObjectAsVec<'a>> {
+    fn as_object(&self) -> Option<&'a [(&'a str, Borrowed<'a>)]> {
         Borrowed::as_object(self)
     }
 
@@ -43,7 +43,7 @@ impl<'a> Node<'a, BorrowedJson> for &'a Borrowed<'a> {
 
     fn as_string(&self) -> Option<Cow<'a, str>> {
         match self {
-            Borrowed::Str(text) => Some(Cow::Borrowed(text.as_ref())),
+            Borrowed::Str(text) => Some(Cow::Borrowed(text)),
             _ => None,
         }
     }
@@ -86,31 +86,30 @@ impl<'a> Node<'a, BorrowedJson> for &'a Borrowed<'a> {
 }
 
 /// An object's members as `(name, value)`.
-pub struct Members<'a>(std::slice::Iter<'a, (serde_json_borrow::KeyStrType<'a>, Borrowed<'a>)>);
+pub struct Members<'a>(std::slice::Iter<'a, (&'a str, Borrowed<'a>)>);
 
 impl<'a> Iterator for Members<'a> {
     type Item = (&'a str, &'a Borrowed<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|(name, value)| (&**name, value))
+        self.0.next().map(|(name, value)| (*name, value))
     }
 }
 
-impl<'a> Object<'a, BorrowedJson> for &'a ObjectAsVec<'a> {
+impl<'a> Object<'a, BorrowedJson> for &'a [(&'a str, Borrowed<'a>)] {
     type Node = &'a Borrowed<'a>;
     type MemberName = &'a str;
     type MembersIter = Members<'a>;
 
     fn len(&self) -> usize {
-        ObjectAsVec::len(self)
+        <[(&str, Borrowed)]>::len(self)
     }
 
     /// With a repeated name, the last member, as serde_json keeps it. First bytes are
     /// compared before the rest: cheaper than a `memcmp` call per member.
     fn get(&self, key: &Box<str>) -> Option<&'a Borrowed<'a>> {
-        let members = self.as_vec().iter().rev();
-        members
-            .into_iter()
+        self.iter()
+            .rev()
             .find(|(name, _)| {
                 name.len() == key.len()
                     && name.as_bytes().first() == key.as_bytes().first()
@@ -120,7 +119,7 @@ impl<'a> Object<'a, BorrowedJson> for &'a ObjectAsVec<'a> {
     }
 
     fn members(&self) -> Members<'a> {
-        Members(self.as_vec().iter())
+        Members(self.iter())
     }
 }
 
@@ -159,11 +158,11 @@ impl JsonNumber for BorrowedNumber {
     }
 
     fn to_number(&self) -> Cow<'_, serde_json::Number> {
-        Cow::Owned(serde_json::Number::from(self.0))
+        Cow::Owned(self.0.to_serde())
     }
 
     fn is_written_as_integer(&self) -> bool {
-        self.0.is_u64() || self.0.is_i64()
+        self.0.is_integer()
     }
 }
 
@@ -212,16 +211,20 @@ mod tests {
             r#"{"sku":"SKU-1","qty":1,"qty":-3}"#,
             r#"[1]"#,
         ];
+        let arena = propylon_json::Bump::new();
+        let parse = |body: &'static str| {
+            propylon_json::parse(body, &arena, &propylon_json::Everything).unwrap()
+        };
         for body in bodies {
             let value: serde_json::Value = serde_json::from_str(body).unwrap();
-            let doc: Borrowed = serde_json::from_str(body).unwrap();
+            let doc = parse(body);
             assert_eq!(borrowed.is_valid(&doc), serde.is_valid(&value), "{body}");
         }
         // A repeated name: serde_json keeps the last value; a pass over the members sees
         // every one, so the document may be refused where the `Value` passes. `BodyRules`
         // trusts only a pass and re-checks a refusal as a `Value`.
         let repeated = r#"{"sku":"SKU-1","qty":-1,"qty":3}"#;
-        let doc: Borrowed = serde_json::from_str(repeated).unwrap();
+        let doc = parse(repeated);
         assert!(!borrowed.is_valid(&doc));
         assert!(serde.is_valid(&serde_json::from_str(repeated).unwrap()));
     }

@@ -164,10 +164,10 @@ impl RequestValidator {
     }
 
     /// [`validate_body`](Self::validate_body) for a body parsed as a borrowed document
-    /// (`serde_json_borrow`), the same errors for the same body.
+    /// (`propylon_json`), the same errors for the same body.
     pub fn validate_borrowed_body(
         &self,
-        body: Option<&serde_json_borrow::Value<'_>>,
+        body: Option<&propylon_json::Tree<'_>>,
     ) -> Vec<FieldError> {
         self.body.validate_borrowed(body)
     }

@@ -5,25 +5,31 @@ use super::doc::{Borrowed, Doc};
 use super::roots::{ClaimNames, HeaderNames, MemberNames, Roots};
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
+use propylon_json::{Bump, Number};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// A document a context can be built as: serde_json's `Value`, or a [`Borrowed`] one whose
-/// keys and texts point into the request (the parsed body, the header map, [`RequestParts`]).
+/// A document a context can be built as: serde_json's `Value`, or a [`Borrowed`] tree whose
+/// keys and texts point into the request (the parsed body, the header map, [`RequestParts`])
+/// and whose objects are made in an arena.
 pub trait ContextDoc<'c>: Doc {
-    fn text(text: Cow<'c, str>) -> Self;
+    /// Where the context's objects (and texts that are not the request's) are made: nothing
+    /// (`()`) for a `Value`, the body's arena for a tree.
+    type Arena: ?Sized;
+    fn text(arena: &'c Self::Arena, text: Cow<'c, str>) -> Self;
     fn number(n: u16) -> Self;
-    fn object(members: Vec<(&'c str, Self)>) -> Self;
+    fn object(arena: &'c Self::Arena, members: Vec<(&'c str, Self)>) -> Self;
 }
 
 impl<'c> ContextDoc<'c> for Value {
-    fn text(text: Cow<'c, str>) -> Value {
+    type Arena = ();
+    fn text((): &(), text: Cow<'c, str>) -> Value {
         Value::String(text.into_owned())
     }
     fn number(n: u16) -> Value {
         Value::from(n)
     }
-    fn object(members: Vec<(&'c str, Value)>) -> Value {
+    fn object((): &(), members: Vec<(&'c str, Value)>) -> Value {
         let map: Map<String, Value> = members
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
@@ -33,14 +39,18 @@ impl<'c> ContextDoc<'c> for Value {
 }
 
 impl<'c> ContextDoc<'c> for Borrowed<'c> {
-    fn text(text: Cow<'c, str>) -> Borrowed<'c> {
-        Borrowed::Str(text)
+    type Arena = Bump;
+    fn text(arena: &'c Bump, text: Cow<'c, str>) -> Borrowed<'c> {
+        match text {
+            Cow::Borrowed(text) => Borrowed::Str(text),
+            Cow::Owned(text) => Borrowed::Str(arena.alloc_str(&text)),
+        }
     }
     fn number(n: u16) -> Borrowed<'c> {
-        Borrowed::from(u64::from(n))
+        Borrowed::Number(Number::PosInt(u64::from(n)))
     }
-    fn object(members: Vec<(&'c str, Borrowed<'c>)>) -> Borrowed<'c> {
-        Borrowed::Object(members.into())
+    fn object(arena: &'c Bump, members: Vec<(&'c str, Borrowed<'c>)>) -> Borrowed<'c> {
+        Borrowed::object(arena, members)
     }
 }
 
@@ -89,17 +99,25 @@ impl<'r> RequestParts<'r> {
     /// The request context `{path, query, headers, body, claims, consumer}` with the parts
     /// in `roots`. A missing body, claims or consumer is left out, so paths into it find
     /// nothing.
-    pub fn context<'c, D: ContextDoc<'c>>(&'c self, body: Option<D>, claims: Option<D>) -> D {
+    pub fn context<'c, D: ContextDoc<'c>>(
+        &'c self,
+        arena: &'c D::Arena,
+        body: Option<D>,
+        claims: Option<D>,
+    ) -> D {
         let texts = |pairs: &'c [(Cow<'r, str>, Cow<'r, str>)]| {
             let members = pairs
                 .iter()
-                .map(|(k, v)| (k.as_ref(), D::text(v.as_ref().into())));
-            D::object(members.collect())
+                .map(|(k, v)| (k.as_ref(), D::text(arena, v.as_ref().into())));
+            D::object(arena, members.collect())
         };
         let mut ctx: Vec<(&'c str, D)> = Vec::with_capacity(6);
         if self.roots.path {
-            let members = self.path.iter().map(|(k, v)| (*k, D::text((*v).into())));
-            ctx.push(("path", D::object(members.collect())));
+            let members = self
+                .path
+                .iter()
+                .map(|(k, v)| (*k, D::text(arena, (*v).into())));
+            ctx.push(("path", D::object(arena, members.collect())));
         }
         if self.roots.query {
             ctx.push(("query", texts(&self.query)));
@@ -108,33 +126,39 @@ impl<'r> RequestParts<'r> {
             let members = self
                 .headers
                 .iter()
-                .map(|(k, v)| (*k, D::text(v.as_ref().into())));
-            ctx.push(("headers", D::object(members.collect())));
+                .map(|(k, v)| (*k, D::text(arena, v.as_ref().into())));
+            ctx.push(("headers", D::object(arena, members.collect())));
         }
         push_some(&mut ctx, self.roots.body, "body", body);
         push_some(&mut ctx, self.roots.claims, "claims", claims);
-        let consumer = self.consumer.map(|c| D::text(c.into()));
+        let consumer = self.consumer.map(|c| D::text(arena, c.into()));
         push_some(&mut ctx, self.roots.consumer, "consumer", consumer);
-        D::object(ctx)
+        D::object(arena, ctx)
     }
 }
 
-/// The claims as a borrowed document: only the `wanted` ones, unless templates may read any.
-pub fn borrowed_claims<'c>(claims: &'c Value, wanted: &ClaimNames) -> Borrowed<'c> {
+/// The claims as a borrowed tree: only the `wanted` ones, unless templates may read any.
+pub fn borrowed_claims<'c>(
+    claims: &'c Value,
+    wanted: &ClaimNames,
+    arena: &'c Bump,
+) -> Borrowed<'c> {
     match (wanted, claims) {
         (MemberNames::Only(names), Value::Object(map)) => {
-            let members = names
+            let members: Vec<_> = names
                 .iter()
                 .filter_map(|name| map.get_key_value(name.as_str()))
-                .map(|(k, v)| (k.as_str(), Borrowed::from(v)));
-            Borrowed::Object(members.collect())
+                .map(|(k, v)| (k.as_str(), Borrowed::from_value(v, arena)))
+                .collect();
+            Borrowed::object(arena, members)
         }
-        _ => Borrowed::from(claims),
+        _ => Borrowed::from_value(claims, arena),
     }
 }
 
 /// Builds the response context `{body, status, headers}`, keeping only the parts in `roots`.
 pub fn response_context<'c, D: ContextDoc<'c>>(
+    arena: &'c D::Arena,
     roots: Roots,
     status: u16,
     headers: &'c HeaderMap,
@@ -148,10 +172,10 @@ pub fn response_context<'c, D: ContextDoc<'c>>(
     if roots.headers {
         let members = header_pairs(headers, &HeaderNames::All)
             .into_iter()
-            .map(|(k, v)| (k, D::text(v)));
-        ctx.push(("headers", D::object(members.collect())));
+            .map(|(k, v)| (k, D::text(arena, v)));
+        ctx.push(("headers", D::object(arena, members.collect())));
     }
-    D::object(ctx)
+    D::object(arena, ctx)
 }
 
 fn push_some<'c, D>(ctx: &mut Vec<(&'c str, D)>, wanted: bool, key: &'c str, value: Option<D>) {
@@ -226,7 +250,7 @@ mod tests {
             headers,
             consumer,
         )
-        .context(body, claims)
+        .context(&(), body, claims)
     }
     use http::HeaderValue;
     use serde_json::json;
@@ -327,22 +351,30 @@ mod tests {
             &h,
             Some("c"),
         );
-        let body: Borrowed = serde_json::from_str(r#"{"a":[1,"x"]}"#).unwrap();
+        let arena = Bump::new();
+        let body = crate::mapping::parse_borrowed(br#"{"a":[1,"x"]}"#, &arena).unwrap();
         let claims = json!({"sub": "u1"});
-        let borrowed = parts.context(Some(body), Some(Borrowed::from(&claims)));
-        let owned: Value = parts.context(Some(json!({"a": [1, "x"]})), Some(claims.clone()));
+        let tree_claims = Borrowed::from_value(&claims, &arena);
+        let borrowed = parts.context(&arena, Some(body), Some(tree_claims));
+        let owned: Value = parts.context(&(), Some(json!({"a": [1, "x"]})), Some(claims.clone()));
         assert_eq!(Value::from(&borrowed), owned);
         assert_eq!(serde_json::to_string(&borrowed).unwrap(), owned.to_string());
-        let response: Borrowed = response_context(Roots::ALL, 201, &h, None);
+        let mut h = h;
+        h.append("x-raw", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let response: Borrowed = response_context(&arena, Roots::ALL, 201, &h, None);
         assert_eq!(
             Value::from(&response),
-            response_context(Roots::ALL, 201, &h, None::<Value>)
+            response_context(&(), Roots::ALL, 201, &h, None::<Value>)
+        );
+        assert_eq!(
+            response.member("headers").and_then(|h| h.member("x-raw")),
+            Some(&Borrowed::Str("caf\u{fffd}"))
         );
     }
 
     #[test]
     fn response_context_parts() {
-        let ctx = response_context(Roots::ALL, 404, &headers(), Some(json!({"e": 1})));
+        let ctx = response_context(&(), Roots::ALL, 404, &headers(), Some(json!({"e": 1})));
         assert_eq!(ctx["status"], json!(404));
         assert_eq!(ctx["body"], json!({"e": 1}));
         assert_eq!(ctx["headers"]["x-tenant"], json!("acme"));
@@ -350,7 +382,7 @@ mod tests {
             status: true,
             ..Roots::default()
         };
-        let ctx = response_context(only_status, 201, &headers(), Some(json!(1)));
+        let ctx = response_context(&(), only_status, 201, &headers(), Some(json!(1)));
         assert_eq!(ctx, json!({"status": 201}));
     }
 
@@ -362,7 +394,8 @@ mod tests {
             BodyTemplate::compile(&json!({"who": "$.claims.sub", "t": "$.claims.tenant.id"}));
         let names = template.unwrap().claim_names().clone();
         assert_eq!(names, ClaimNames::Only(vec!["sub".into(), "tenant".into()]));
-        let kept = borrowed_claims(&claims, &names);
+        let arena = Bump::new();
+        let kept = borrowed_claims(&claims, &names, &arena);
         assert_eq!(
             Value::from(&kept),
             json!({"sub": "u1", "tenant": {"id": 7}})
@@ -370,12 +403,16 @@ mod tests {
         let whole = BodyTemplate::compile(&json!({"all": "$.claims"})).unwrap();
         assert_eq!(whole.claim_names(), &ClaimNames::All);
         assert_eq!(
-            Value::from(&borrowed_claims(&claims, &ClaimNames::All)),
+            Value::from(&borrowed_claims(&claims, &ClaimNames::All, &arena)),
             claims
         );
         let any = BodyTemplate::compile(&json!({"x": "$..sub"})).unwrap();
         assert_eq!(any.claim_names(), &ClaimNames::All);
         // Claims that are not an object are kept as they are.
-        assert_eq!(Value::from(&borrowed_claims(&json!(1), &names)), json!(1));
+        let one = json!(1);
+        assert_eq!(
+            Value::from(&borrowed_claims(&one, &names, &arena)),
+            json!(1)
+        );
     }
 }

@@ -1,16 +1,17 @@
 //! The documents a template reads. serde_json's `Value` (an owned tree whose objects are
 //! `IndexMap`s, hashed with SipHash) is what admins' configs, the XML converter and the
-//! jsonpath-rust engine use; [`Borrowed`] (`serde_json_borrow`) is what the gateway parses
-//! bodies into on the hot path: strings and keys point into the body bytes and objects are
-//! vectors, so a 1 KB body builds and drops in under half the time.
+//! jsonpath-rust engine use; [`Borrowed`] (`propylon_json`'s tree) is what the gateway parses
+//! bodies into on the hot path: strings and keys point into the body bytes, and arrays and
+//! objects are slices in one arena per request, with nothing to free node by node.
 
 use super::reads::Reads;
 use jsonpath_rust::parser::model::JpQuery;
 use jsonpath_rust::query::js_path_process;
+use propylon_json::{Bump, Everything};
 use serde_json::Value;
 
 /// A body parsed without copying its strings, for templates that read it with direct paths.
-pub type Borrowed<'b> = serde_json_borrow::Value<'b>;
+pub type Borrowed<'b> = propylon_json::Tree<'b>;
 
 /// Why a body is not a JSON document.
 #[derive(Debug, thiserror::Error)]
@@ -21,33 +22,32 @@ pub enum NotJson {
     Json(#[from] serde_json::Error),
 }
 
-/// Parses a JSON body as a [`Borrowed`] document. The bytes are checked as UTF-8 once, whole:
-/// serde_json's reader of byte slices checks each string on its own, a fifth of the parse of
-/// a typical 1 KB body.
-pub fn parse_borrowed(body: &[u8]) -> Result<Borrowed<'_>, NotJson> {
+/// Parses a JSON body as a [`Borrowed`] tree in `arena`. The bytes are checked as UTF-8
+/// once, whole: serde_json's reader of byte slices checks each string on its own, a fifth
+/// of the parse of a typical 1 KB body.
+pub fn parse_borrowed<'b>(body: &'b [u8], arena: &'b Bump) -> Result<Borrowed<'b>, NotJson> {
     let text = std::str::from_utf8(body)?;
-    Ok(super::build::build(text)?)
+    Ok(propylon_json::parse(text, arena, &Everything)?)
 }
 
 /// [`parse_borrowed`], keeping only the members and elements `reads` names: what a route's
 /// response templates read of a backend's answer. The rest is still checked as JSON.
-pub fn parse_pruned<'b>(body: &'b [u8], reads: &Reads) -> Result<Borrowed<'b>, NotJson> {
+pub fn parse_pruned<'b>(
+    body: &'b [u8],
+    reads: &Reads,
+    arena: &'b Bump,
+) -> Result<Borrowed<'b>, NotJson> {
     let text = std::str::from_utf8(body)?;
-    Ok(super::build::build_pruned(text, reads)?)
+    Ok(propylon_json::parse(text, arena, reads)?)
 }
 
-/// Two member names are equal. Names up to 16 bytes (nearly all) are compared here, byte by
-/// byte: a `memcmp` call per member scanned cost more than the scan (1 % of a chain request).
-#[inline]
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    if a.len() <= 16 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
-    a == b
+/// An arena for the trees of a body of `len` bytes and the context around it: one
+/// allocation for a typical body (its nodes take ~5 bytes per byte of text). The first
+/// chunk is at most 64 KiB: a large body with few nodes (a long string) should not reserve
+/// five times its size; a large one with many grows the arena chunk by chunk.
+pub fn arena_for(len: usize) -> Bump {
+    const MOST: usize = 64 * 1024;
+    Bump::with_capacity(len.saturating_mul(5).saturating_add(512).min(MOST))
 }
 
 /// Appends `text` as a JSON string: between quotes as it is when nothing in it needs an
@@ -92,9 +92,10 @@ impl Doc for Value {
         match self {
             // A short scan beats hashing the key (SipHash, under `preserve_order`) on the
             // small objects of typical bodies.
-            Value::Object(map) if map.len() <= 8 => {
-                map.iter().find(|(k, _)| same_name(k, key)).map(|(_, v)| v)
-            }
+            Value::Object(map) if map.len() <= 8 => map
+                .iter()
+                .find(|(k, _)| propylon_json::same_name(k, key))
+                .map(|(_, v)| v),
             Value::Object(map) => map.get(key),
             _ => None,
         }
@@ -130,16 +131,9 @@ impl Doc for Value {
 }
 
 impl<'b> Doc for Borrowed<'b> {
+    #[inline]
     fn member(&self, key: &str) -> Option<&Borrowed<'b>> {
-        match self {
-            Borrowed::Object(map) => map
-                .as_vec()
-                .iter()
-                .rev()
-                .find(|(k, _)| same_name(k, key))
-                .map(|(_, v)| v),
-            _ => None,
-        }
+        Borrowed::member(self, key)
     }
 
     fn items(&self) -> Option<&[Borrowed<'b>]> {
@@ -149,7 +143,7 @@ impl<'b> Doc for Borrowed<'b> {
     fn push_children<'a>(&'a self, out: &mut Vec<&'a Borrowed<'b>>) {
         match self {
             Borrowed::Array(items) => out.extend(items.iter()),
-            Borrowed::Object(map) => out.extend(map.values()),
+            Borrowed::Object(members) => out.extend(members.iter().map(|(_, v)| v)),
             _ => {}
         }
     }
@@ -180,13 +174,28 @@ mod tests {
 
     #[test]
     fn a_body_is_parsed_whole_or_refused_with_the_reason() {
-        let doc = parse_borrowed(br#"{"a":"\u00e9t\u00e9","b":[1]}"#).unwrap();
+        let arena = Bump::new();
+        let doc = parse_borrowed(br#"{"a":"\u00e9t\u00e9","b":[1]}"#, &arena).unwrap();
         assert_eq!(doc.member("a").map(Doc::to_value), Some(json!("été")));
-        let utf8 = parse_borrowed(b"{\"a\":\"\xff\"}").unwrap_err();
+        let utf8 = parse_borrowed(b"{\"a\":\"\xff\"}", &arena).unwrap_err();
         assert!(matches!(utf8, NotJson::Utf8(_)), "{utf8}");
         assert!(utf8.to_string().contains("invalid utf-8"), "{utf8}");
-        let json = parse_borrowed(b"{\"a\":1,}").unwrap_err();
+        let json = parse_borrowed(b"{\"a\":1,}", &arena).unwrap_err();
         assert!(json.to_string().contains("line 1 column 8"), "{json}");
+    }
+
+    #[test]
+    fn a_body_larger_than_the_first_chunk_of_its_arena_is_parsed_whole() {
+        let items: Vec<String> = (0..30_000).map(|i| format!(r#"{{"n":{i},"s":"x"}}"#)).collect();
+        let text = format!("[{}]", items.join(","));
+        let arena = arena_for(text.len());
+        let doc = parse_borrowed(text.as_bytes(), &arena).unwrap();
+        assert_eq!(Value::from(&doc), serde_json::from_str::<Value>(&text).unwrap());
+        let long = format!(r#"{{"s":"{}"}}"#, "y".repeat(1 << 20));
+        let arena = arena_for(long.len());
+        let doc = parse_borrowed(long.as_bytes(), &arena).unwrap();
+        assert_eq!(doc.member("s").and_then(|s| s.as_str()).map(str::len), Some(1 << 20));
+        assert!(arena.allocated_bytes() < 128 * 1024, "{}", arena.allocated_bytes());
     }
 
     #[test]
@@ -214,7 +223,7 @@ mod tests {
                 serde_json::to_string(text).unwrap().as_bytes(),
                 "{text:?}"
             );
-            let borrowed = Borrowed::Str(text.into());
+            let borrowed = Borrowed::Str(text);
             let (mut a, mut b) = (Vec::new(), Vec::new());
             assert!(borrowed.write_json(&mut a) && Value::from(text).write_json(&mut b));
             assert_eq!((&a[..], &b[..]), (&ours[1..], &ours[1..]));
@@ -224,7 +233,8 @@ mod tests {
     #[test]
     fn both_documents_read_and_write_alike() {
         let owned: Value = serde_json::from_str(TEXT).unwrap();
-        let borrowed: Borrowed = serde_json::from_str(TEXT).unwrap();
+        let arena = Bump::new();
+        let borrowed = parse_borrowed(TEXT.as_bytes(), &arena).unwrap();
         // A repeated name: the last value, as serde_json keeps it.
         assert_eq!(owned.member("a"), Some(&json!(2)));
         assert_eq!(borrowed.member("a").map(Doc::to_value), Some(json!(2)));

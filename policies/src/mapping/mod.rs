@@ -20,7 +20,6 @@
 //!   Other `$` keys are errors (a typo guard). Arrays: elements that find nothing are left out.
 //! - Numbers, booleans, null and other strings: literals.
 
-mod build;
 mod compile;
 mod context;
 mod doc;
@@ -39,8 +38,9 @@ mod value;
 mod tests;
 
 pub use context::{borrowed_claims, response_context, ContextDoc, RequestParts};
-pub use doc::{parse_borrowed, parse_pruned, Borrowed, Doc, NotJson};
+pub use doc::{arena_for, parse_borrowed, parse_pruned, Borrowed, Doc, NotJson};
 pub use error::MappingError;
+pub use propylon_json::Bump;
 pub use reads::Reads;
 pub use roots::{ClaimNames, HeaderNames, MemberNames, Roots};
 pub use status::StatusMap;

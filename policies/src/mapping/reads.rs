@@ -1,6 +1,6 @@
 //! What a route's response templates read of the backend's answer, worked out once at config
 //! load, so that the answer is parsed only as far as they read it: a member no path reaches is
-//! checked as JSON but not built into the document (see `build::build_pruned`).
+//! checked as JSON but not built into the document (see `propylon_json::parse`).
 
 use super::node::{Each, Node};
 use super::path::{JsonPath, PathSteps, Step};
@@ -50,7 +50,22 @@ impl Reads {
         }
         self.items.as_deref()
     }
+}
 
+/// A pruned parse keeps what templates read.
+impl propylon_json::Keep for Reads {
+    #[inline]
+    fn member(&self, name: &str) -> Option<&Reads> {
+        Reads::member(self, name)
+    }
+
+    #[inline]
+    fn items(&self) -> Option<&Reads> {
+        Reads::items(self)
+    }
+}
+
+impl Reads {
     /// What a body template and value templates (a response's) read of the context's
     /// `body`.
     pub fn of_body<'t>(
@@ -241,7 +256,7 @@ mod tests {
     /// A pruned answer renders as the whole one does, for every template shape.
     #[test]
     fn templates_render_alike_over_a_pruned_answer() {
-        use crate::mapping::{parse_borrowed, parse_pruned, response_context, Roots};
+        use crate::mapping::{parse_borrowed, parse_pruned, response_context, Bump, Roots};
         use http::HeaderMap;
         let answer = br#"{"id":"A-1","n":-0,"big":18446744073709551616,"o":{"k":{"x":1,"y":[1,2]},"j":{"x":2},"s":"t"},
             "lines":[{"sku":"S1","qty":2,"skip":{"deep":[[[1]]]}},{"sku":"S2","price":1.5},7],
@@ -262,11 +277,12 @@ mod tests {
         for template in templates {
             let compiled = BodyTemplate::compile(&template).unwrap();
             let reads = Reads::of_body(Some(&compiled), []);
-            let full = parse_borrowed(answer).unwrap();
-            let pruned = parse_pruned(answer, &reads).unwrap();
+            let arena = Bump::new();
+            let full = parse_borrowed(answer, &arena).unwrap();
+            let pruned = parse_pruned(answer, &reads, &arena).unwrap();
             let render = |doc| {
                 let ctx: crate::mapping::Borrowed =
-                    response_context(Roots::ALL, 200, &headers, Some(doc));
+                    response_context(&arena, Roots::ALL, 200, &headers, Some(doc));
                 compiled.render_json(&ctx)
             };
             if compiled.reads_borrowed() {
@@ -276,12 +292,13 @@ mod tests {
         // What is left out is left out, and still checked as JSON.
         let reads = Reads::of_body(Some(&BodyTemplate::compile(&templates_id()).unwrap()), []);
         let plain = br#"{"id":"A-1","unread":{"a":[1,{"b":2}]},"list":[1,2]}"#;
-        let pruned = parse_pruned(plain, &reads).unwrap();
+        let arena = Bump::new();
+        let pruned = parse_pruned(plain, &reads, &arena).unwrap();
         assert_eq!(serde_json::Value::from(&pruned), json!({"id": "A-1"}));
-        assert!(parse_pruned(br#"{"id":1,"unread":[1,}"#, &reads).is_err());
-        // A member name with an escape: the answer is kept whole (see `build_pruned`).
-        let whole = parse_pruned(answer, &reads).unwrap();
-        assert_eq!(whole, parse_borrowed(answer).unwrap());
+        assert!(parse_pruned(br#"{"id":1,"unread":[1,}"#, &reads, &arena).is_err());
+        // A member name with an escape is unescaped, and pruned as any other.
+        let pruned = parse_pruned(answer, &reads, &arena).unwrap();
+        assert_eq!(serde_json::Value::from(&pruned), json!({"id": "A-1"}));
     }
 
     fn templates_id() -> serde_json::Value {

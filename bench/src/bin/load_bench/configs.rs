@@ -336,6 +336,7 @@ mod tests {
     fn the_chain_check_takes_the_mapped_answer_and_refuses_the_raw_one() {
         let template = BodyTemplate::compile(&response_template()).unwrap();
         let ctx = response_context(
+            &(),
             template.roots(),
             200,
             &http::HeaderMap::new(),

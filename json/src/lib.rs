@@ -1,0 +1,103 @@
+//! A JSON body as a tree in an arena: the form the gateway parses request and answer bodies
+//! into, which the validator (jsonschema) and the mapping templates both read.
+//!
+//! Every node is `Copy`: strings point into the body's text (or, when they hold an escape,
+//! into the arena), and each array's elements and each object's members are one slice in
+//! the arena, allocated once at its final length. So a body costs a single allocation (the
+//! arena's) instead of one per object and array, nothing is freed node by node, and lookups
+//! scan a contiguous run of `(name, value)` pairs. serde_json still reads the text, so
+//! numbers, errors and the nesting limit are serde_json's (bench/README.md, stop 21).
+
+mod build;
+mod convert;
+mod number;
+
+pub use build::{parse, Everything, Keep};
+pub use bumpalo::Bump;
+pub use number::Number;
+
+/// One JSON value; the arena and the text it was parsed from outlive it (`'a`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Tree<'a> {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(&'a str),
+    Array(&'a [Tree<'a>]),
+    /// Members in document order; a repeated name is kept each time (lookups take the last,
+    /// as serde_json keeps it).
+    Object(&'a [(&'a str, Tree<'a>)]),
+}
+
+impl<'a> Tree<'a> {
+    /// An object's member; with a repeated name, the last one.
+    #[inline]
+    pub fn member(&self, name: &str) -> Option<&Tree<'a>> {
+        match self {
+            Tree::Object(members) => members
+                .iter()
+                .rev()
+                .find(|(n, _)| same_name(n, name))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&'a [Tree<'a>]> {
+        match self {
+            Tree::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&'a [(&'a str, Tree<'a>)]> {
+        match self {
+            Tree::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&'a str> {
+        match self {
+            Tree::Str(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Tree::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Tree::Null)
+    }
+
+    /// An object of these members, in `arena`.
+    pub fn object(
+        arena: &'a Bump,
+        members: impl IntoIterator<Item = (&'a str, Tree<'a>), IntoIter: ExactSizeIterator>,
+    ) -> Tree<'a> {
+        Tree::Object(arena.alloc_slice_fill_iter(members))
+    }
+}
+
+/// Two member names are equal. Names up to 16 bytes (nearly all) are compared here, byte by
+/// byte: a `memcmp` call per member scanned cost more than the scan.
+#[inline]
+pub fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    a == b
+}
+
+#[cfg(test)]
+mod tests;
