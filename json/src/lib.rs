@@ -85,18 +85,37 @@ impl<'a> Tree<'a> {
     }
 }
 
-/// Two member names are equal. Names up to 16 bytes (nearly all) are compared here, byte by
-/// byte: a `memcmp` call per member scanned cost more than the scan.
-#[inline]
+/// Two member names are equal. Names up to 16 bytes (nearly all) are compared as two words
+/// that may overlap (the first and the last 4 or 8 bytes): a byte loop took ~4 instructions
+/// a byte on every name of the same length, and a `memcmp` call per member scanned cost more
+/// than the scan (1 % of a chain request).
+#[inline(always)]
 pub fn same_name(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    if a.len() <= 16 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
+    match n {
+        0 => true,
+        // The first, middle and last bytes: every byte of a name this short.
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        9..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        _ => a == b,
     }
-    a == b
+}
+
+#[inline(always)]
+fn word4(bytes: &[u8], at: usize) -> Option<u32> {
+    let word = bytes.get(at..at + 4)?;
+    word.try_into().ok().map(u32::from_ne_bytes)
+}
+
+#[inline(always)]
+fn word8(bytes: &[u8], at: usize) -> Option<u64> {
+    let word = bytes.get(at..at + 8)?;
+    word.try_into().ok().map(u64::from_ne_bytes)
 }
 
 #[cfg(test)]

@@ -142,3 +142,20 @@ fn numbers_keep_serde_json_readings() {
         Number::PosInt(7)
     );
 }
+
+#[test]
+fn names_are_equal_only_when_every_byte_is() {
+    let name: Vec<u8> = (b'a'..=b'z').chain(b'A'..=b'Z').collect();
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
+    for len in 0..=40 {
+        let a = text(&name[..len]);
+        assert!(same_name(&a, &a));
+        assert!(!same_name(&a, &text(&name[..len + 1])));
+        for at in 0..len {
+            let mut other = name[..len].to_vec();
+            other[at] = b'_';
+            assert!(!same_name(&a, &text(&other)), "{a} at {at}");
+        }
+    }
+    assert!(same_name("étés", "étés") && !same_name("étés", "ètés"));
+}

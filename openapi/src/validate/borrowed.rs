@@ -105,16 +105,12 @@ impl<'a> Object<'a, BorrowedJson> for &'a [(&'a str, Borrowed<'a>)] {
         <[(&str, Borrowed)]>::len(self)
     }
 
-    /// With a repeated name, the last member, as serde_json keeps it. First bytes are
-    /// compared before the rest: cheaper than a `memcmp` call per member.
+    /// With a repeated name, the last member, as serde_json keeps it (and as the templates
+    /// read it: `propylon_json::same_name`, cheaper than a `memcmp` call per member).
     fn get(&self, key: &Box<str>) -> Option<&'a Borrowed<'a>> {
         self.iter()
             .rev()
-            .find(|(name, _)| {
-                name.len() == key.len()
-                    && name.as_bytes().first() == key.as_bytes().first()
-                    && **name == **key
-            })
+            .find(|(name, _)| propylon_json::same_name(name, key))
             .map(|(_, value)| value)
     }
 

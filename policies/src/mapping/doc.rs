@@ -186,16 +186,28 @@ mod tests {
 
     #[test]
     fn a_body_larger_than_the_first_chunk_of_its_arena_is_parsed_whole() {
-        let items: Vec<String> = (0..30_000).map(|i| format!(r#"{{"n":{i},"s":"x"}}"#)).collect();
+        let items: Vec<String> = (0..30_000)
+            .map(|i| format!(r#"{{"n":{i},"s":"x"}}"#))
+            .collect();
         let text = format!("[{}]", items.join(","));
         let arena = arena_for(text.len());
         let doc = parse_borrowed(text.as_bytes(), &arena).unwrap();
-        assert_eq!(Value::from(&doc), serde_json::from_str::<Value>(&text).unwrap());
+        assert_eq!(
+            Value::from(&doc),
+            serde_json::from_str::<Value>(&text).unwrap()
+        );
         let long = format!(r#"{{"s":"{}"}}"#, "y".repeat(1 << 20));
         let arena = arena_for(long.len());
         let doc = parse_borrowed(long.as_bytes(), &arena).unwrap();
-        assert_eq!(doc.member("s").and_then(|s| s.as_str()).map(str::len), Some(1 << 20));
-        assert!(arena.allocated_bytes() < 128 * 1024, "{}", arena.allocated_bytes());
+        assert_eq!(
+            doc.member("s").and_then(|s| s.as_str()).map(str::len),
+            Some(1 << 20)
+        );
+        assert!(
+            arena.allocated_bytes() < 128 * 1024,
+            "{}",
+            arena.allocated_bytes()
+        );
     }
 
     #[test]

@@ -39,7 +39,11 @@ impl Reads {
         if self.all {
             return Some(self);
         }
-        let named = self.members.iter().find(|(n, _)| n == name);
+        // Called per member of a backend's answer: names compared without a `memcmp` call.
+        let named = self
+            .members
+            .iter()
+            .find(|(n, _)| propylon_json::same_name(n, name));
         named.map(|(_, r)| r).or(self.any_member.as_deref())
     }
 
