@@ -104,27 +104,26 @@ impl TokenCache {
     /// The claims of a cached token, only while `now < exp` (no leeway: past `exp` the token
     /// is verified afresh). `nbf` was checked when the token was inserted.
     pub fn get(&self, token: &str, now: u64) -> Option<Arc<Value>> {
-        self.entry(token, now).map(|entry| entry.claims)
+        self.get_on(None, token, now)
     }
 
-    /// [`TokenCache::get`], asking the connection's `last` token first and remembering the
-    /// answer there.
-    pub fn get_on(&self, last: &LastToken, token: &str, now: u64) -> Option<Arc<Value>> {
+    /// [`TokenCache::get`], asking the connection's `last` token (if any) first and
+    /// remembering the answer there.
+    pub fn get_on(&self, last: Option<&LastToken>, token: &str, now: u64) -> Option<Arc<Value>> {
         if self.capacity == 0 {
             return None;
         }
-        if let Some(claims) = last.claims(self, token, now) {
+        if let Some(claims) = last.and_then(|last| last.claims(self, token, now)) {
             return Some(claims);
         }
         let entry = self.entry(token, now)?;
-        last.remember(self, token, &entry);
+        if let Some(last) = last {
+            last.remember(self, token, &entry);
+        }
         Some(entry.claims)
     }
 
     fn entry(&self, token: &str, now: u64) -> Option<Entry> {
-        if self.capacity == 0 {
-            return None;
-        }
         let hash = hash(token);
         let mut inner = self.lock();
         if let Some(entry) = inner.current.get(&hash) {
@@ -143,6 +142,11 @@ impl TokenCache {
     }
 
     pub fn insert(&self, token: &str, verified: &VerifiedToken) {
+        self.insert_on(None, token, verified);
+    }
+
+    /// [`TokenCache::insert`], and the connection's `last` token (if any) is this one.
+    pub fn insert_on(&self, last: Option<&LastToken>, token: &str, verified: &VerifiedToken) {
         if self.capacity == 0 {
             return;
         }
@@ -151,22 +155,12 @@ impl TokenCache {
             claims: verified.claims.clone(),
             expires_at: verified.expires_at,
         };
+        if let Some(last) = last {
+            last.remember(self, token, &entry);
+        }
         let mut inner = self.lock();
         inner.previous.remove(&hash);
         self.put(&mut inner, hash, entry);
-    }
-
-    /// [`TokenCache::insert`], and the connection's `last` token is this one.
-    pub fn insert_on(&self, last: &LastToken, token: &str, verified: &VerifiedToken) {
-        if self.capacity == 0 {
-            return;
-        }
-        self.insert(token, verified);
-        let entry = Entry {
-            claims: verified.claims.clone(),
-            expires_at: verified.expires_at,
-        };
-        last.remember(self, token, &entry);
     }
 
     pub fn len(&self) -> usize {

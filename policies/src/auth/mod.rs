@@ -374,11 +374,7 @@ impl Authenticator<'_> {
         let Some(token) = bearer else {
             return TokenState::Failed(AuthFailure::MissingCredentials);
         };
-        let cached = match self.last_token {
-            Some(last) => self.cache.get_on(last, token, now),
-            None => self.cache.get(token, now),
-        };
-        if let Some(claims) = cached {
+        if let Some(claims) = self.cache.get_on(self.last_token, token, now) {
             return TokenState::Valid(claims);
         }
         let Some(verifier) = self.verifier else {
@@ -388,10 +384,7 @@ impl Authenticator<'_> {
         };
         match verifier.verify(token, self.keys, now) {
             Ok(verified) => {
-                match self.last_token {
-                    Some(last) => self.cache.insert_on(last, token, &verified),
-                    None => self.cache.insert(token, &verified),
-                }
+                self.cache.insert_on(self.last_token, token, &verified);
                 TokenState::Valid(verified.claims)
             }
             Err(TokenError::UnknownKey(kid)) => TokenState::UnknownKey(kid),

@@ -95,35 +95,41 @@ fn shared_across_threads() {
 fn the_last_token_answers_for_its_own_cache_and_token_until_exp() {
     let cache = TokenCache::new(2);
     let last = LastToken::default();
-    cache.insert_on(&last, "tok", &verified("alice", 100));
+    cache.insert_on(Some(&last), "tok", &verified("alice", 100));
     // Evicted from the cache: only the connection's last token can answer now.
     cache.insert("b", &verified("b", 100));
     cache.insert("c", &verified("c", 100));
     assert!(cache.get("tok", 0).is_none());
-    assert_eq!(cache.get_on(&last, "tok", 99).unwrap()["sub"], "alice");
+    assert_eq!(
+        cache.get_on(Some(&last), "tok", 99).unwrap()["sub"],
+        "alice"
+    );
     // Another token, even one that shares a prefix, goes to the cache.
-    assert!(cache.get_on(&last, "to", 0).is_none());
-    assert!(cache.get_on(&last, "tok2", 0).is_none());
+    assert!(cache.get_on(Some(&last), "to", 0).is_none());
+    assert!(cache.get_on(Some(&last), "tok2", 0).is_none());
     // No leeway at exp, as the cache.
-    assert!(cache.get_on(&last, "tok", 100).is_none());
+    assert!(cache.get_on(Some(&last), "tok", 100).is_none());
     // A cache hit becomes the last token.
-    assert_eq!(cache.get_on(&last, "c", 0).unwrap()["sub"], "c");
-    assert!(cache.get_on(&last, "tok", 0).is_none());
+    assert_eq!(cache.get_on(Some(&last), "c", 0).unwrap()["sub"], "c");
+    assert!(cache.get_on(Some(&last), "tok", 0).is_none());
 }
 
 #[test]
 fn a_last_token_from_another_cache_does_not_answer() {
     let old = TokenCache::new(8);
     let last = LastToken::default();
-    old.insert_on(&last, "tok", &verified("alice", 100));
-    assert!(old.get_on(&last, "tok", 0).is_some());
+    old.insert_on(Some(&last), "tok", &verified("alice", 100));
+    assert!(old.get_on(Some(&last), "tok", 0).is_some());
     // A reloaded config has a cache of its own, with its own verdicts.
     let new = TokenCache::new(8);
-    assert!(new.get_on(&last, "tok", 0).is_none());
-    new.insert_on(&last, "tok", &verified("alice-again", 50));
-    assert_eq!(new.get_on(&last, "tok", 0).unwrap()["sub"], "alice-again");
+    assert!(new.get_on(Some(&last), "tok", 0).is_none());
+    new.insert_on(Some(&last), "tok", &verified("alice-again", 50));
+    assert_eq!(
+        new.get_on(Some(&last), "tok", 0).unwrap()["sub"],
+        "alice-again"
+    );
     assert!(
-        old.get_on(&last, "tok", 0).is_some(),
+        old.get_on(Some(&last), "tok", 0).is_some(),
         "the old cache still has it"
     );
 }
@@ -132,6 +138,6 @@ fn a_last_token_from_another_cache_does_not_answer() {
 fn capacity_zero_remembers_no_last_token() {
     let cache = TokenCache::new(0);
     let last = LastToken::default();
-    cache.insert_on(&last, "tok", &verified("x", 1000));
-    assert!(cache.get_on(&last, "tok", 0).is_none());
+    cache.insert_on(Some(&last), "tok", &verified("x", 1000));
+    assert!(cache.get_on(Some(&last), "tok", 0).is_none());
 }
