@@ -37,7 +37,8 @@ pub fn parse<'a>(
     arena: &'a Bump,
     keep: &impl Keep,
 ) -> Result<Tree<'a>, serde_json::Error> {
-    // About one node per 8 bytes of text, and a few levels of names.
+    // The stacks hold only the members and elements of the containers still open: the
+    // widest object or array and its parents, a fraction of the body's nodes.
     let mut stacks = Stacks {
         arena,
         values: Vec::with_capacity(16 + text.len() / 32),
