@@ -1034,31 +1034,15 @@ fn jwks_refetch_on_unknown_kids_respects_the_cooldown() {
     );
 }
 
-/// `request` (head and body) on an open connection; the answer's status. The answer is read
-/// whole (by its `Content-Length`), so the connection can carry the next request.
+/// `request` (head and body) on an open keep-alive connection; the answer's status. The
+/// answer is read whole, and nothing may follow it.
 fn status_on(conn: &mut std::net::TcpStream, request: &str) -> u16 {
-    use std::io::{Read, Write};
+    use std::io::Write;
     conn.write_all(request.as_bytes()).expect("send");
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = conn.read(&mut chunk).expect("read the answer");
-        assert!(n > 0, "the gateway closed the connection: {buf:?}");
-        buf.extend_from_slice(&chunk[..n]);
-        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().expect("a length"));
-        if buf.len() >= end + 4 + length {
-            assert_eq!(buf.len(), end + 4 + length, "nothing after the answer");
-            let status = head.split_whitespace().nth(1).expect("a status");
-            return status.parse().expect("a numeric status");
-        }
-    }
+    let answer = read_answer(conn, &mut buf, false);
+    assert!(buf.is_empty(), "nothing after the answer: {buf:?}");
+    answer.status
 }
 
 /// The lean path remembers a connection's last token (a client reuses it): a request with

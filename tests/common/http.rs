@@ -1,6 +1,7 @@
-//! Talking to the gateway: a blocking client (`agent`, `send`, `try_send`, `Resp`), and raw
+//! Talking to the gateway: a blocking client (`agent`, `send`, `try_send`, `Resp`), raw
 //! HTTP/1.1 over a `TcpStream` for requests ureq will not shape, e.g. chunked bodies
-//! (`raw_http`, `RawResp`, `chunked_body`).
+//! (`raw_http`, `RawResp`, `chunked_body`), and answers read one by one from a keep-alive
+//! connection (`read_answer`, `Answer`, `fill`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -287,5 +288,111 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
         }
         out.extend_from_slice(&data[..size]);
         data = &data[size + 2..];
+    }
+}
+
+/// One answer read from a client connection: status, lower-case headers, de-chunked body.
+/// Bytes of a following answer stay in `buf`.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads what `conn` has into `buf`; `false` when it is closed (or fails).
+pub fn fill(conn: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 8192];
+    match conn.read(&mut chunk) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// Reads one answer to a request (`head_request`: its body is empty whatever the length).
+pub fn read_answer(conn: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Answer {
+    let end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        assert!(
+            fill(conn, buf),
+            "closed before a head: {:?}",
+            String::from_utf8_lossy(buf)
+        );
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = head[9..12].parse().expect("status");
+    let headers: Vec<(String, String)> = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    buf.drain(..end);
+    let field = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let body = if head_request {
+        Vec::new()
+    } else if field("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let Some(line) = buf.windows(2).position(|w| w == b"\r\n") else {
+                assert!(fill(conn, buf), "closed mid-chunk");
+                continue;
+            };
+            let size_text = String::from_utf8_lossy(&buf[..line]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .expect("chunk size");
+            if size == 0 {
+                // Trailers, then the empty line.
+                while !buf[line..].windows(4).any(|w| w == b"\r\n\r\n") {
+                    assert!(fill(conn, buf), "closed in trailers");
+                }
+                let p = buf[line..]
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .unwrap_or(0);
+                buf.drain(..line + p + 4);
+                break body;
+            }
+            while buf.len() < line + 2 + size + 2 {
+                assert!(fill(conn, buf), "closed mid-chunk");
+            }
+            body.extend_from_slice(&buf[line + 2..line + 2 + size]);
+            buf.drain(..line + 2 + size + 2);
+        }
+    } else if let Some(len) = field("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        while buf.len() < len {
+            assert!(fill(conn, buf), "closed mid-body");
+        }
+        buf.drain(..len).collect()
+    } else {
+        while fill(conn, buf) {}
+        std::mem::take(buf)
+    };
+    Answer {
+        status,
+        headers,
+        body,
     }
 }

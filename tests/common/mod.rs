@@ -9,8 +9,8 @@
 //! - `gateway`: the `Gateway` process guard (start, reload helpers, restart, terminate, its
 //!   threads) and one-shot commands (`run_propylon`, `run_check`, `write_config_dir`);
 //! - `backends`: `MockBackend`, the echo/status routers, `RecordingBackend` and `Reply`;
-//! - `http`: the blocking client (`agent`, `send`, `try_send`, `Resp`) and raw HTTP/1.1
-//!   (`raw_http`, `RawResp`, `chunked_body`);
+//! - `http`: the blocking client (`agent`, `send`, `try_send`, `Resp`), raw HTTP/1.1
+//!   (`raw_http`, `RawResp`, `chunked_body`) and keep-alive answers (`read_answer`, `Answer`);
 //! - `asserts`: `assert_problem`, metric readers, `poll_until` and other checks;
 //! - `jobs`: a job's 202 (`assert_job_accepted`), `job`, `job_as`, `wait_status`.
 //!
