@@ -2,7 +2,7 @@
 //! mistake with its JSON pointer so `propylon check` can list them all at once.
 
 use super::error::{child_pointer, MappingError};
-use super::node::{Each, Field, Lit, Node};
+use super::node::{Each, Field, Lit, Node, ObjectNode};
 use super::path::JsonPath;
 use super::roots::{ClaimNames, HeaderNames, Roots, ROOT_NAMES};
 use serde_json::{Map, Value};
@@ -46,7 +46,7 @@ impl Compiler {
                     .into_iter()
                     .map(|(k, n)| Some(Field::new(k, n?)))
                     .collect();
-                fields.map(Node::Object)
+                fields.map(|fields| Node::Object(ObjectNode::new(fields)))
             }
             Value::Array(items) => {
                 let nodes: Vec<Option<Node>> = items

@@ -3,7 +3,7 @@
 //! (hashing, with `preserve_order`), no clones of the values found, nothing to drop after.
 
 use super::doc::Doc;
-use super::node::{Each, Node};
+use super::node::{Below, Each, Node, ObjectNode};
 use super::path::Found;
 
 impl Node {
@@ -24,16 +24,28 @@ impl Node {
                 true
             }
             Node::Each(each) => each.write_json(ctx, out),
-            Node::Object(fields) => {
+            Node::Object(object) => {
+                let mut parents = [None; ObjectNode::MAX_PARENTS];
+                for (found, parent) in parents.iter_mut().zip(&object.parents) {
+                    *found = match parent.find(ctx) {
+                        Found::One(value) => Some(value),
+                        _ => None,
+                    };
+                }
                 out.push(b'{');
                 let mut first = true;
-                for field in fields {
+                for field in &object.fields {
                     let mark = out.len();
-                    if !first {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(field.key_json.as_bytes());
-                    if field.node.write_json(ctx, out) {
+                    // One copy for the comma and the key.
+                    let key = field.key_json.as_bytes();
+                    out.extend_from_slice(key.get(usize::from(first)..).unwrap_or(key));
+                    let wrote = match &field.below {
+                        Some(below) => {
+                            write_below(below, parents.get(below.parent).copied().flatten(), out)
+                        }
+                        None => field.node.write_json(ctx, out),
+                    };
+                    if wrote {
                         first = false;
                     } else {
                         out.truncate(mark);
@@ -80,6 +92,19 @@ impl Each {
             ),
         }
         true
+    }
+}
+
+/// A field walked from its parent, as the whole path would be: nothing when the parent is
+/// missing, or the `$default`.
+fn write_below<D: Doc>(below: &Below, parent: Option<&D>, out: &mut Vec<u8>) -> bool {
+    match (parent, &below.node) {
+        (Some(parent), node) => node.write_json(parent, out),
+        (None, Node::Default(_, default)) => {
+            out.extend_from_slice(default.json.as_bytes());
+            true
+        }
+        (None, _) => false,
     }
 }
 

@@ -16,7 +16,7 @@ pub(crate) enum Node {
     /// `{ $each, $to }`: `$to` rendered once per item, `$` being the item.
     Each(Box<Each>),
     /// An object: keys whose template finds nothing are left out.
-    Object(Vec<Field>),
+    Object(ObjectNode),
     /// An array: elements that find nothing are left out.
     Array(Vec<Node>),
 }
@@ -35,22 +35,84 @@ impl Lit {
     }
 }
 
-/// One key of an object template; `key_json` is the escaped `"key":` written by `write_json`.
+/// One key of an object template; `key_json` is the escaped `,"key":` written by
+/// `write_json` (the comma left out before the first member written).
 #[derive(Debug, Clone)]
 pub(crate) struct Field {
     pub(crate) key: String,
     pub(crate) key_json: Box<str>,
     pub(crate) node: Node,
+    /// The same path walked from a parent the object finds once (`write_json` only).
+    pub(crate) below: Option<Below>,
 }
 
 impl Field {
     pub(crate) fn new(key: String, node: Node) -> Field {
-        let key_json = format!("{}:", Value::String(key.clone())).into_boxed_str();
+        let key_json = format!(",{}:", Value::String(key.clone())).into_boxed_str();
         Field {
             key,
             key_json,
             node,
+            below: None,
         }
+    }
+}
+
+/// An object template: its fields, and the parent paths that two or more of its `$…` fields
+/// share (`$.body.customer.address` of `street`, `city` and `zip`). `write_json` finds each
+/// parent once per object instead of walking it again for every field.
+#[derive(Debug, Clone)]
+pub(crate) struct ObjectNode {
+    pub(crate) fields: Vec<Field>,
+    pub(crate) parents: Vec<JsonPath>,
+}
+
+/// A field's path as its last step, walked from `parents[parent]`; `node` is the field's
+/// `Path` or `Default` with that one step as its path.
+#[derive(Debug, Clone)]
+pub(crate) struct Below {
+    pub(crate) parent: usize,
+    pub(crate) node: Node,
+}
+
+impl ObjectNode {
+    /// Shared parents kept per object: `write_json` finds them into an array on the stack.
+    pub(crate) const MAX_PARENTS: usize = 4;
+
+    pub(crate) fn new(mut fields: Vec<Field>) -> ObjectNode {
+        let split: Vec<Option<(JsonPath, JsonPath)>> = fields
+            .iter()
+            .map(|f| match &f.node {
+                Node::Path(path) | Node::Default(path, _) => path.parent_and_last(),
+                _ => None,
+            })
+            .collect();
+        let mut parents: Vec<JsonPath> = Vec::new();
+        for (i, (field, split_path)) in fields.iter_mut().zip(&split).enumerate() {
+            let Some((parent, last)) = split_path else {
+                continue;
+            };
+            let shared = split.iter().enumerate().any(|(j, other)| {
+                j != i && other.as_ref().is_some_and(|(p, _)| p.same_definite(parent))
+            });
+            if !shared {
+                continue;
+            }
+            let at = match parents.iter().position(|p| p.same_definite(parent)) {
+                Some(at) => at,
+                None if parents.len() < Self::MAX_PARENTS => {
+                    parents.push(parent.clone());
+                    parents.len() - 1
+                }
+                None => continue,
+            };
+            let node = match &field.node {
+                Node::Default(_, default) => Node::Default(last.clone(), default.clone()),
+                _ => Node::Path(last.clone()),
+            };
+            field.below = Some(Below { parent: at, node });
+        }
+        ObjectNode { fields, parents }
     }
 }
 
@@ -73,9 +135,9 @@ impl Node {
                 .to_value()
                 .or_else(|| Some(default.value.clone())),
             Node::Each(each) => each.render(ctx),
-            Node::Object(fields) => {
-                let mut out = Map::with_capacity(fields.len());
-                for field in fields {
+            Node::Object(object) => {
+                let mut out = Map::with_capacity(object.fields.len());
+                for field in &object.fields {
                     if let Some(value) = field.node.render(ctx) {
                         out.insert(field.key.clone(), value);
                     }

@@ -27,7 +27,7 @@ enum Kind {
     Engine(JpQuery),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Step {
     Key(String),
     Index(i64),
@@ -93,6 +93,33 @@ impl JsonPath {
             kind: Kind::Definite(prefix.to_vec()),
             root: self.root.clone(),
         })
+    }
+
+    /// For a definite path of two or more steps (`$.body.customer.name`): the path to its
+    /// parent (`$.body.customer`) and its last step as a path of its own (`$.name`). Walking
+    /// the second from what the first finds is walking the whole.
+    pub(crate) fn parent_and_last(&self) -> Option<(JsonPath, JsonPath)> {
+        let Kind::Definite(steps) = &self.kind else {
+            return None;
+        };
+        let (last, parent) = steps.split_last()?;
+        if parent.is_empty() {
+            return None;
+        }
+        let parent = JsonPath {
+            kind: Kind::Definite(parent.to_vec()),
+            root: self.root.clone(),
+        };
+        let last = JsonPath {
+            kind: Kind::Definite(vec![last.clone()]),
+            root: None,
+        };
+        Some((parent, last))
+    }
+
+    /// Both paths are definite and take the same steps.
+    pub(crate) fn same_definite(&self, other: &JsonPath) -> bool {
+        matches!((&self.kind, &other.kind), (Kind::Definite(a), Kind::Definite(b)) if a == b)
     }
 
     /// The context part this path reads (`body` for `$.body.x`); `None` when it may read any

@@ -93,7 +93,7 @@ impl Reads {
             Node::Literal(_) => {}
             Node::Path(path) | Node::Default(path, _) => self.add_path(path, Reads::all()),
             Node::Each(each) => self.collect_each(each),
-            Node::Object(fields) => fields.iter().for_each(|f| self.collect(&f.node)),
+            Node::Object(object) => object.fields.iter().for_each(|f| self.collect(&f.node)),
             Node::Array(nodes) => nodes.iter().for_each(|n| self.collect(n)),
         }
     }

@@ -403,3 +403,57 @@ fn design_create_order() {
         }))
     );
 }
+
+#[test]
+fn fields_sharing_a_parent_render_as_their_whole_paths() {
+    let template = json!({
+        "Street": "$.body.customer.address.street",
+        "City": "$.body.customer.address.city",
+        "Zip": {"$path": "$.body.customer.address.zip", "$default": "none"},
+        "Name": "$.body.customer.name",
+        "First": "$.body.items[0].sku",
+        "FirstQty": "$.body.items[0].qty",
+        "Last": "$.body.items[-1].sku",
+        "Tenant": "$.headers.x-tenant"
+    });
+    let compiled = BodyTemplate::compile(&template).unwrap();
+    let node::Node::Object(object) = compiled.node() else {
+        panic!("an object template compiles to an object node");
+    };
+    // `address` and `items[0]` are shared; `customer` (Name alone) and `items[-1]` are not.
+    assert_eq!(object.parents.len(), 2);
+    let below = object.fields.iter().filter(|f| f.below.is_some()).count();
+    assert_eq!(below, 5);
+
+    let full = json!({"body": {"customer": {"name": "Ada", "address":
+        {"street": "1 Row", "city": "London", "zip": "NW1"}},
+        "items": [{"sku": "A", "qty": 2}, {"sku": "B"}]}, "headers": {"x-tenant": "acme"}});
+    assert_eq!(
+        render(template.clone(), &full),
+        Some(
+            json!({"Street": "1 Row", "City": "London", "Zip": "NW1", "Name": "Ada",
+            "First": "A", "FirstQty": 2, "Last": "B", "Tenant": "acme"})
+        )
+    );
+    // The parent missing, or not an object: nothing below it, the default still written.
+    for customer in [
+        json!({"name": "Ada"}),
+        json!({"name": "Ada", "address": "x"}),
+    ] {
+        let ctx = json!({"body": {"customer": customer, "items": []}});
+        assert_eq!(
+            render(template.clone(), &ctx),
+            Some(json!({"Zip": "none", "Name": "Ada"}))
+        );
+    }
+    // A repeated name: the last one, for the parent as for the whole path.
+    let repeated = r#"{"body": {"customer": {"address": {"city": "Paris"},
+        "address": {"street": "2 Rue"}}}}"#;
+    let arena = Bump::new();
+    let doc = parse_borrowed(repeated.as_bytes(), &arena).unwrap();
+    let value: Value = serde_json::from_str(repeated).unwrap();
+    let expected = json!({"Street": "2 Rue", "Zip": "none"});
+    assert_eq!(compiled.render(&value), Some(expected.clone()));
+    let written = compiled.render_json(&doc).unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&written).unwrap(), expected);
+}
