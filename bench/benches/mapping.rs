@@ -115,7 +115,7 @@ impl Fixture {
         let body = parse_borrowed(&self.order, &arena).unwrap();
         let parts = self.request_parts();
         let claims = Borrowed::from_value(&self.claims, &arena);
-        let ctx = parts.context(&arena, Some(body), Some(claims));
+        let ctx = parts.context(&*arena, Some(body), Some(claims));
         self.request.render_json(&ctx).unwrap()
     }
 
@@ -124,7 +124,7 @@ impl Fixture {
         let arena = arena_for(self.answer.len());
         let body = parse_pruned(&self.answer, &self.reads, &arena).unwrap();
         let ctx: Borrowed = response_context(
-            &arena,
+            &*arena,
             self.response.roots(),
             201,
             &self.headers,

@@ -123,7 +123,7 @@ pub fn map_parts(
         let json_body = read?;
         let claims = caller.claims_for(route.roots);
         let claims = claims.map(|c| borrowed_claims(c, &route.claim_names, &arena));
-        let context = parts.context(&arena, json_body, claims);
+        let context = parts.context(&*arena, json_body, claims);
         let (body, content_type) = json_body_for(exchange, &context);
         let edits = upstream::render(route, params, req.path, req.query, &context);
         return Ok(Mapped {

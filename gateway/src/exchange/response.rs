@@ -67,7 +67,7 @@ pub fn shape_answer(
                 Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
             }
         };
-        let ctx: Borrowed = response_context(&arena, roots, upstream_status, headers, body_json);
+        let ctx: Borrowed = response_context(&*arena, roots, upstream_status, headers, body_json);
         let body = template.map(|t| Bytes::from(t.render_json(&ctx).unwrap_or_else(null)));
         return shaped(route, status, &answer, body, &ctx);
     }

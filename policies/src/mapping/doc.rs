@@ -41,15 +41,6 @@ pub fn parse_pruned<'b>(
     Ok(propylon_json::parse(text, arena, reads)?)
 }
 
-/// An arena for the trees of a body of `len` bytes and the context around it: one
-/// allocation for a typical body (its nodes take ~5 bytes per byte of text). The first
-/// chunk is at most 64 KiB: a large body with few nodes (a long string) should not reserve
-/// five times its size; a large one with many grows the arena chunk by chunk.
-pub fn arena_for(len: usize) -> Bump {
-    const MOST: usize = 64 * 1024;
-    Bump::with_capacity(len.saturating_mul(5).saturating_add(512).min(MOST))
-}
-
 /// Appends `text` as a JSON string: between quotes as it is when nothing in it needs an
 /// escape (nearly every string a template copies), else through serde_json's escaping.
 /// serde's serializer took ~170 instructions per string of a typical body, this ~110.
@@ -168,6 +159,7 @@ impl<'b> Doc for Borrowed<'b> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::mapping::arena_for;
     use serde_json::json;
 
     const TEXT: &str = r#"{"a":1,"s":"x\"y","o":{"k":[1,2.5,-3,null,true]},"a":2,"e":"é\u00e9"}"#;

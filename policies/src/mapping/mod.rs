@@ -20,6 +20,7 @@
 //!   Other `$` keys are errors (a typo guard). Arrays: elements that find nothing are left out.
 //! - Numbers, booleans, null and other strings: literals.
 
+mod arena;
 mod compile;
 mod context;
 mod doc;
@@ -37,8 +38,9 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+pub use arena::{arena_for, Arena};
 pub use context::{borrowed_claims, response_context, ContextDoc, RequestParts};
-pub use doc::{arena_for, parse_borrowed, parse_pruned, Borrowed, Doc, NotJson};
+pub use doc::{parse_borrowed, parse_pruned, Borrowed, Doc, NotJson};
 pub use error::MappingError;
 pub use propylon_json::Bump;
 pub use reads::Reads;
