@@ -16,6 +16,7 @@ use crate::spec::{FacadeSpec, SpecError};
 mod body;
 mod borrowed;
 mod check;
+mod email;
 mod media;
 mod params;
 mod reason;

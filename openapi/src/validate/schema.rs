@@ -18,6 +18,7 @@ use jsonschema::{Draft, Validator};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use super::email;
 use crate::spec::SpecError;
 
 /// Keywords that hold one subschema.
@@ -87,6 +88,8 @@ impl<'d> SchemaContext<'d> {
             // Clients expect `format: email`, `date-time`, `uuid`... to be checked, as Kong and
             // APIM do; JSON Schema 2020-12 would treat them as annotations only.
             .should_validate_formats(true)
+            // The same answers as the built-in `email` check, faster for plain addresses.
+            .with_format("email", email::is_email)
             .build(&prepared)
             .map_err(|err| {
                 invalid(
