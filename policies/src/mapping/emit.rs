@@ -3,7 +3,7 @@
 //! (hashing, with `preserve_order`), no clones of the values found, nothing to drop after.
 
 use super::doc::Doc;
-use super::node::{Below, Each, Node, ObjectNode};
+use super::node::{Below, Each, Field, Node, ObjectNode};
 use super::path::Found;
 
 impl Node {
@@ -24,6 +24,9 @@ impl Node {
                 true
             }
             Node::Each(each) => each.write_json(ctx, out),
+            Node::Object(object) if object.parents.is_empty() => {
+                write_object(object, out, |field, out| field.node.write_json(ctx, out))
+            }
             Node::Object(object) => {
                 let mut parents = [None; ObjectNode::MAX_PARENTS];
                 for (found, parent) in parents.iter_mut().zip(&object.parents) {
@@ -32,27 +35,12 @@ impl Node {
                         _ => None,
                     };
                 }
-                out.push(b'{');
-                let mut first = true;
-                for field in &object.fields {
-                    let mark = out.len();
-                    // One copy for the comma and the key.
-                    let key = field.key_json.as_bytes();
-                    out.extend_from_slice(key.get(usize::from(first)..).unwrap_or(key));
-                    let wrote = match &field.below {
-                        Some(below) => {
-                            write_below(below, parents.get(below.parent).copied().flatten(), out)
-                        }
-                        None => field.node.write_json(ctx, out),
-                    };
-                    if wrote {
-                        first = false;
-                    } else {
-                        out.truncate(mark);
+                write_object(object, out, |field, out| match &field.below {
+                    Some(below) => {
+                        write_below(below, parents.get(below.parent).copied().flatten(), out)
                     }
-                }
-                out.push(b'}');
-                true
+                    None => field.node.write_json(ctx, out),
+                })
             }
             Node::Array(items) => {
                 write_array(
@@ -93,6 +81,29 @@ impl Each {
         }
         true
     }
+}
+
+/// Writes `{"key":value,…}`, leaving out the fields whose writer finds nothing.
+fn write_object(
+    object: &ObjectNode,
+    out: &mut Vec<u8>,
+    write: impl Fn(&Field, &mut Vec<u8>) -> bool,
+) -> bool {
+    out.push(b'{');
+    let mut first = true;
+    for field in &object.fields {
+        let mark = out.len();
+        // One copy for the comma and the key.
+        let key = field.key_json.as_bytes();
+        out.extend_from_slice(key.get(usize::from(first)..).unwrap_or(key));
+        if write(field, out) {
+            first = false;
+        } else {
+            out.truncate(mark);
+        }
+    }
+    out.push(b'}');
+    true
 }
 
 /// A field walked from its parent, as the whole path would be: nothing when the parent is
