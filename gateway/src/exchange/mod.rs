@@ -20,13 +20,35 @@ pub enum Outcome {
 
 /// `application/json` or any `+json` type, parameters ignored.
 pub(crate) fn is_json(content_type: Option<&str>) -> bool {
+    // Compared without case and without a lower-case copy per request.
     content_type.is_some_and(|ct| {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        mime == "application/json" || mime.ends_with("+json")
+        let mime = ct.split(';').next().unwrap_or("").trim().as_bytes();
+        mime.eq_ignore_ascii_case(b"application/json")
+            || mime
+                .len()
+                .checked_sub(5)
+                .and_then(|at| mime.get(at..))
+                .is_some_and(|end| end.eq_ignore_ascii_case(b"+json"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn json_media_types_are_told_without_case() {
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " application/problem+json ",
+            "application/vnd.api+JSON",
+        ] {
+            assert!(is_json(Some(json)), "{json}");
+        }
+        for other in ["text/plain", "application/xml", "json", "+jso", ""] {
+            assert!(!is_json(Some(other)), "{other}");
+        }
+        assert!(!is_json(None));
+    }
 }

@@ -1,5 +1,7 @@
 //! Content-Type matching for the 415 decision.
 
+use std::borrow::Cow;
+
 /// One `requestBody.content` key, reduced to what matching needs.
 #[derive(Debug, Clone)]
 pub(super) struct MediaRange {
@@ -10,7 +12,7 @@ pub(super) struct MediaRange {
 impl MediaRange {
     pub fn parse(declared: &str) -> MediaRange {
         MediaRange {
-            essence: essence(declared),
+            essence: essence(declared).into_owned(),
         }
     }
 
@@ -34,14 +36,15 @@ impl MediaRange {
     }
 }
 
-/// `Application/JSON; charset=utf-8` → `application/json`.
-pub(super) fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+/// `Application/JSON; charset=utf-8` → `application/json`; borrowed when already lower-case
+/// (nearly every request's), not copied per request.
+pub(super) fn essence(content_type: &str) -> Cow<'_, str> {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(essence.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(essence)
+    }
 }
 
 fn is_json(essence: &str) -> bool {
