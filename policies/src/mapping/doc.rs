@@ -2,7 +2,7 @@
 //! `IndexMap`s, hashed with SipHash) is what admins' configs, the XML converter and the
 //! jsonpath-rust engine use; [`Borrowed`] (`propylon_json`'s tree) is what the gateway parses
 //! bodies into on the hot path: strings and keys point into the body bytes, and arrays and
-//! objects are slices in one arena per request, with nothing to free node by node.
+//! objects are slices in one arena per body (`arena_for`), with nothing to free node by node.
 
 use super::reads::Reads;
 use jsonpath_rust::parser::model::JpQuery;
