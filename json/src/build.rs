@@ -4,7 +4,7 @@
 //! No value travels back up through serde's `Result`s (32-byte moves through the stack that
 //! stalled the CPU on store forwarding: bench/README.md, stop 12), and nothing grows in place.
 
-use crate::{Bump, Number, Tree};
+use crate::{plain, Bump, Number, Tree};
 use serde::de::{DeserializeSeed, Deserializer, Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::cell::Cell;
 use std::fmt;
@@ -48,15 +48,33 @@ pub fn parse<'a>(
     };
     stacks.values.reserve(16 + text.len() / 32);
     stacks.names.reserve(16);
+    let read = match plain::parse(text, &mut stacks, keep) {
+        Some(root) => Ok(root),
+        None => {
+            // Not in plain form (or not JSON): serde_json decides, from empty stacks.
+            stacks.values.clear();
+            stacks.names.clear();
+            with_serde(text, &mut stacks, keep)
+        }
+    };
+    SpareStacks::put(stacks.values, stacks.names);
+    read
+}
+
+/// Parses `text` with serde_json as the reader: any JSON, and serde_json's errors.
+pub(crate) fn with_serde<'a>(
+    text: &'a str,
+    stacks: &mut Stacks<'a>,
+    keep: &impl Keep,
+) -> Result<Tree<'a>, serde_json::Error> {
     let mut reader = serde_json::Deserializer::from_str(text);
     let read = Slot {
-        stacks: &mut stacks,
+        stacks: &mut *stacks,
         keep,
     }
     .deserialize(&mut reader)
     .and_then(|()| reader.end());
     let root = stacks.values.pop().unwrap_or_default();
-    SpareStacks::put(stacks.values, stacks.names);
     read.map(|()| root)
 }
 
@@ -90,12 +108,12 @@ impl SpareStacks {
     }
 }
 
-struct Stacks<'a> {
-    arena: &'a Bump,
+pub(crate) struct Stacks<'a> {
+    pub(crate) arena: &'a Bump,
     /// Values of the arrays and objects still open, and the root once read.
-    values: Vec<Tree<'a>>,
+    pub(crate) values: Vec<Tree<'a>>,
     /// The names of the open objects' members, in step with their values.
-    names: Vec<&'a str>,
+    pub(crate) names: Vec<&'a str>,
 }
 
 /// Reads one value and pushes it onto `values`.

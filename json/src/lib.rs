@@ -12,6 +12,7 @@
 mod build;
 mod convert;
 mod number;
+mod plain;
 
 pub use build::{parse, Everything, Keep};
 pub use bumpalo::Bump;
