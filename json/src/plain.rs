@@ -1,9 +1,9 @@
-//! Bodies in plain form, read without serde: no escape in any string, every number an
-//! integer or a float that is exact in one `f64` step. Nearly every body a gateway sees is
+//! Bodies in plain form, read without serde: no escaped surrogate in any string, every
+//! number an integer or a float that is exact in one `f64` step. Nearly every body a gateway sees is
 //! such. serde_json's visitor interface cost ~300 instructions a member (a map access, a seed
 //! and a visitor call per value); this reader builds the same tree directly, in ~half.
 //!
-//! It decides only what it can decide alone: anything else (an escape, a long or
+//! It decides only what it can decide alone: anything else (an escaped surrogate, a long or
 //! out-of-range number, deep nesting, any error) gives `None`, and the caller parses the text
 //! with serde_json, whose tree or error is then the answer. So a tree from here is always
 //! the one serde_json's parse gives (a differential test holds the two equal).
@@ -35,212 +35,115 @@ pub(crate) fn parse<'a>(
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
-        pos: 0,
         stacks,
     };
-    reader.value(Some(keep), MAX_DEPTH)?;
-    if reader.next().is_some() {
+    let at = reader.value(skip_space(reader.bytes, 0), Some(keep), MAX_DEPTH)?;
+    if skip_space(reader.bytes, at) != reader.bytes.len() {
         return None;
     }
     reader.stacks.values.pop()
 }
 
+/// Reads values. Positions travel as arguments and results (not as a field), so that the
+/// loops keep them in registers.
 struct Reader<'s, 'a> {
     text: &'a str,
     bytes: &'a [u8],
-    pos: usize,
     stacks: &'s mut Stacks<'a>,
 }
 
 impl<'a> Reader<'_, 'a> {
-    /// The next byte that is not whitespace, left unread. Every byte that may start a value
-    /// or follow one is above the space, so one comparison answers for bodies without
-    /// whitespace.
-    #[inline(always)]
-    fn next(&mut self) -> Option<u8> {
-        let b = *self.bytes.get(self.pos)?;
-        if b > b' ' {
-            return Some(b);
-        }
-        self.whitespace();
-        self.peek()
-    }
-
-    #[inline(never)]
-    fn whitespace(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    #[inline(always)]
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    /// Reads one value; pushes it when `keep` is given (else only checks it).
-    fn value<K: Keep>(&mut self, keep: Option<&K>, depth: u32) -> Option<()> {
-        let value = match self.next()? {
-            b'"' => Tree::Str(self.string()?),
-            b'{' => return self.object(keep, depth),
-            b'[' => return self.array(keep, depth),
-            b't' => self.literal(b"true", Tree::Bool(true))?,
-            b'f' => self.literal(b"false", Tree::Bool(false))?,
-            b'n' => self.literal(b"null", Tree::Null)?,
-            _ => Tree::Number(self.number()?),
+    /// Reads the value at `at` (not whitespace); pushes it when `keep` is given (else only
+    /// checks it). Gives where it ends.
+    fn value<K: Keep>(&mut self, at: usize, keep: Option<&K>, depth: u32) -> Option<usize> {
+        let (value, end) = match *self.bytes.get(at)? {
+            b'{' => return self.object(at, keep, depth),
+            b'[' => return self.array(at, keep, depth),
+            _ => self.scalar(at)?,
         };
         if keep.is_some() {
             self.stacks.values.push(value);
         }
-        Some(())
+        Some(end)
     }
 
-    fn literal(&mut self, word: &[u8], value: Tree<'a>) -> Option<Tree<'a>> {
-        let end = self.pos + word.len();
-        if self.bytes.get(self.pos..end)? != word {
-            return None;
-        }
-        self.pos = end;
-        Some(value)
-    }
-
-    /// A string without escapes or control characters, from its opening quote.
+    /// A string, number, `true`, `false` or `null` at `at`, and where it ends.
     #[inline(always)]
-    fn string(&mut self) -> Option<&'a str> {
-        let start = self.pos + 1;
-        let mut at = start;
-        // Eight bytes at a time, as serde_json's own scan: the first byte below 0x20, `"`
-        // or `\` sets the high bit of its lane (borrows only run from a set lane upwards, so
-        // the lowest set lane is exact).
-        while let Some(chunk) = self.bytes.get(at..at + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().ok()?);
-            let special = special_lanes(word);
-            if special != 0 {
-                at += (special.trailing_zeros() / 8) as usize;
-                return self.string_end(start, at);
-            }
-            at += 8;
+    fn scalar(&mut self, at: usize) -> Option<(Tree<'a>, usize)> {
+        match *self.bytes.get(at)? {
+            b'"' => self.string(at).map(|(text, end)| (Tree::Str(text), end)),
+            b't' => literal(self.bytes, at, b"true", Tree::Bool(true)),
+            b'f' => literal(self.bytes, at, b"false", Tree::Bool(false)),
+            b'n' => literal(self.bytes, at, b"null", Tree::Null),
+            _ => number(self.bytes, at).map(|(n, end)| (Tree::Number(n), end)),
         }
-        while let Some(&b) = self.bytes.get(at) {
-            if b < 0x20 || b == b'"' || b == b'\\' {
-                return self.string_end(start, at);
-            }
-            at += 1;
-        }
-        None
     }
 
-    /// The string from `start` closed at `at`, when the byte there is its closing quote.
+    /// The string whose opening quote is at `at`, and where it ends: borrowed from the text,
+    /// or unescaped into the arena when it holds an escape.
     #[inline(always)]
-    fn string_end(&mut self, start: usize, at: usize) -> Option<&'a str> {
-        if self.bytes.get(at) != Some(&b'"') {
-            return None;
+    fn string(&mut self, at: usize) -> Option<(&'a str, usize)> {
+        let start = at + 1;
+        let end = special(self.bytes, start)?;
+        if self.bytes.get(end) == Some(&b'"') {
+            return Some((self.text.get(start..end)?, end + 1));
         }
-        self.pos = at + 1;
-        self.text.get(start..at)
+        self.escaped(start, end)
     }
 
-    /// A number, read as serde_json reads it (`deserialize_any`): an integer as `u64`, or
-    /// `i64` when negative (`-0` and integers below `i64::MIN` as floats); a float only when
-    /// exact in one step, else `None`.
-    fn number(&mut self) -> Option<Number> {
-        let positive = if self.peek() == Some(b'-') {
-            self.pos += 1;
-            false
-        } else {
-            true
-        };
-        let (mut significand, count) = match self.peek()? {
-            b'0' => {
-                self.pos += 1;
-                if self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                (0, 1)
+    /// The rest of a string from `start` whose first escape (or control character) is at
+    /// `at`, unescaped into the arena as serde_json does. Escaped surrogates (`\ud83d`) are
+    /// left to serde_json.
+    #[cold]
+    fn escaped(&mut self, start: usize, mut at: usize) -> Option<(&'a str, usize)> {
+        let mut text = String::with_capacity(at - start + 16);
+        let mut from = start;
+        loop {
+            text.push_str(self.text.get(from..at)?);
+            match self.bytes.get(at)? {
+                b'"' => break,
+                b'\\' => {}
+                _ => return None,
             }
-            b'1'..=b'9' => self.digits(0, 0)?,
-            _ => return None,
-        };
-        let mut exponent: i32 = 0;
-        let mut is_float = false;
-        if self.peek() == Some(b'.') {
-            is_float = true;
-            self.pos += 1;
-            let before = self.pos;
-            significand = self.digits(significand, count)?.0;
-            if self.pos == before {
-                return None;
-            }
-            exponent = -i32::try_from(self.pos - before).ok()?;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            is_float = true;
-            self.pos += 1;
-            let negative = match self.peek() {
-                Some(b'-') => {
-                    self.pos += 1;
-                    true
+            let (unescaped, length) = match self.bytes.get(at + 1)? {
+                b'"' => ('"', 2),
+                b'\\' => ('\\', 2),
+                b'/' => ('/', 2),
+                b'b' => ('\u{8}', 2),
+                b'f' => ('\u{c}', 2),
+                b'n' => ('\n', 2),
+                b'r' => ('\r', 2),
+                b't' => ('\t', 2),
+                b'u' => {
+                    let hex = self.bytes.get(at + 2..at + 6)?;
+                    let code = hex.iter().try_fold(0_u32, |code, &b| {
+                        char::from(b).to_digit(16).map(|digit| code * 16 + digit)
+                    })?;
+                    (char::from_u32(code)?, 6)
                 }
-                Some(b'+') => {
-                    self.pos += 1;
-                    false
-                }
-                _ => false,
+                _ => return None,
             };
-            let before = self.pos;
-            let mut written: i32 = 0;
-            while let Some(b @ b'0'..=b'9') = self.peek() {
-                written = written.checked_mul(10)?.checked_add(i32::from(b - b'0'))?;
-                self.pos += 1;
-            }
-            if self.pos == before {
-                return None;
-            }
-            exponent = if negative {
-                exponent.checked_sub(written)?
-            } else {
-                exponent.checked_add(written)?
-            };
+            text.push(unescaped);
+            from = at + length;
+            at = special(self.bytes, from)?;
         }
-        if !is_float {
-            return Some(integer(positive, significand));
-        }
-        float(positive, significand, exponent).map(Number::Float)
+        Some((self.stacks.arena.alloc_str(&text), at + 1))
     }
 
-    /// Decimal digits onto `significand` (of `had` digits so far): `None` past 19 digits in
-    /// all, which is as far as a `u64` always holds (longer ones are left to serde_json).
-    #[inline(always)]
-    fn digits(&mut self, mut significand: u64, had: usize) -> Option<(u64, usize)> {
-        let start = self.pos;
-        while let Some(&b) = self.bytes.get(self.pos) {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                break;
-            }
-            significand = significand.wrapping_mul(10).wrapping_add(u64::from(digit));
-            self.pos += 1;
-        }
-        let count = had + (self.pos - start);
-        (count <= 19).then_some((significand, count))
-    }
-
-    fn array<K: Keep>(&mut self, keep: Option<&K>, depth: u32) -> Option<()> {
+    fn array<K: Keep>(&mut self, at: usize, keep: Option<&K>, depth: u32) -> Option<usize> {
         let depth = depth.checked_sub(1)?;
-        self.pos += 1;
         let mark = self.stacks.values.len();
         let items = keep.and_then(Keep::items);
-        if self.next()? == b']' {
-            self.pos += 1;
+        let mut at = skip_space(self.bytes, at + 1);
+        if self.bytes.get(at) == Some(&b']') {
+            at += 1;
         } else {
             loop {
-                self.value(items, depth)?;
-                match self.next()? {
-                    b',' => self.pos += 1,
-                    b']' => {
-                        self.pos += 1;
-                        break;
-                    }
+                at = self.value(at, items, depth)?;
+                at = skip_space(self.bytes, at);
+                match self.bytes.get(at)? {
+                    b',' => at = skip_space(self.bytes, at + 1),
+                    b']' => break at += 1,
                     _ => return None,
                 }
             }
@@ -254,38 +157,48 @@ impl<'a> Reader<'_, 'a> {
             stacks.values.truncate(mark);
             stacks.values.push(Tree::Array(items));
         }
-        Some(())
+        Some(at)
     }
 
-    fn object<K: Keep>(&mut self, keep: Option<&K>, depth: u32) -> Option<()> {
+    fn object<K: Keep>(&mut self, at: usize, keep: Option<&K>, depth: u32) -> Option<usize> {
         let depth = depth.checked_sub(1)?;
-        self.pos += 1;
         let (value_mark, name_mark) = (self.stacks.values.len(), self.stacks.names.len());
-        if self.next()? == b'}' {
-            self.pos += 1;
+        let mut at = skip_space(self.bytes, at + 1);
+        if self.bytes.get(at) == Some(&b'}') {
+            at += 1;
         } else {
             loop {
-                if self.next()? != b'"' {
+                if self.bytes.get(at) != Some(&b'"') {
                     return None;
                 }
-                let name = self.string()?;
-                if self.next()? != b':' {
+                let (name, end) = self.string(at)?;
+                at = skip_space(self.bytes, end);
+                if self.bytes.get(at) != Some(&b':') {
                     return None;
                 }
-                self.pos += 1;
-                match keep.and_then(|keep| keep.member(name)) {
-                    Some(member) => {
-                        self.stacks.names.push(name);
-                        self.value(Some(member), depth)?;
+                at = skip_space(self.bytes, at + 1);
+                let member = keep.and_then(|keep| keep.member(name));
+                // Strings and numbers, most members, are read here without a call.
+                at = match self.bytes.get(at)? {
+                    b'{' | b'[' => {
+                        if member.is_some() {
+                            self.stacks.names.push(name);
+                        }
+                        self.value(at, member, depth)?
                     }
-                    None => self.value::<K>(None, depth)?,
-                }
-                match self.next()? {
-                    b',' => self.pos += 1,
-                    b'}' => {
-                        self.pos += 1;
-                        break;
+                    _ => {
+                        let (value, end) = self.scalar(at)?;
+                        if member.is_some() {
+                            self.stacks.names.push(name);
+                            self.stacks.values.push(value);
+                        }
+                        end
                     }
+                };
+                at = skip_space(self.bytes, at);
+                match self.bytes.get(at)? {
+                    b',' => at = skip_space(self.bytes, at + 1),
+                    b'}' => break at += 1,
                     _ => return None,
                 }
             }
@@ -301,8 +214,142 @@ impl<'a> Reader<'_, 'a> {
             stacks.names.truncate(name_mark);
             stacks.values.push(Tree::Object(members));
         }
-        Some(())
+        Some(at)
     }
+}
+
+/// The first position from `at` on that is not whitespace. Every byte that may start a
+/// value or follow one is above the space, so one comparison answers for bodies without
+/// whitespace.
+#[inline(always)]
+fn skip_space(bytes: &[u8], at: usize) -> usize {
+    match bytes.get(at) {
+        Some(&b) if b > b' ' => at,
+        _ => skip_space_slowly(bytes, at),
+    }
+}
+
+#[inline(never)]
+fn skip_space_slowly(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// Where the first byte below 0x20, `"` or `\` is, from `at` on.
+#[inline(always)]
+fn special(bytes: &[u8], mut at: usize) -> Option<usize> {
+    // Eight bytes at a time, as serde_json's own scan: such a byte sets the high bit of its
+    // lane (borrows only run from a set lane upwards, so the lowest set lane is exact).
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let lanes = special_lanes(u64::from_le_bytes(chunk.try_into().ok()?));
+        if lanes != 0 {
+            return Some(at + (lanes.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            return Some(at);
+        }
+        at += 1;
+    }
+    None
+}
+
+#[inline(always)]
+fn literal<'a>(bytes: &[u8], at: usize, word: &[u8], value: Tree<'a>) -> Option<(Tree<'a>, usize)> {
+    let end = at + word.len();
+    (bytes.get(at..end)? == word).then_some((value, end))
+}
+
+/// The number at `at`, read as serde_json reads it (`deserialize_any`): an integer as `u64`,
+/// or `i64` when negative (`-0` and integers below `i64::MIN` as floats); a float only when
+/// exact in one step, else `None`. Gives where it ends.
+#[inline(always)]
+fn number(bytes: &[u8], mut at: usize) -> Option<(Number, usize)> {
+    let positive = bytes.get(at) != Some(&b'-');
+    if !positive {
+        at += 1;
+    }
+    let (mut significand, count, mut end) = match bytes.get(at)? {
+        b'0' => {
+            if bytes.get(at + 1).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            (0, 1, at + 1)
+        }
+        b'1'..=b'9' => digits(bytes, at, 0, 0)?,
+        _ => return None,
+    };
+    let mut exponent: i32 = 0;
+    let mut is_float = false;
+    if bytes.get(end) == Some(&b'.') {
+        is_float = true;
+        let before = end + 1;
+        (significand, _, end) = digits(bytes, before, significand, count)?;
+        if end == before {
+            return None;
+        }
+        exponent = -i32::try_from(end - before).ok()?;
+    }
+    if let Some(b'e' | b'E') = bytes.get(end) {
+        is_float = true;
+        end += 1;
+        let negative = match bytes.get(end) {
+            Some(b'-') => {
+                end += 1;
+                true
+            }
+            Some(b'+') => {
+                end += 1;
+                false
+            }
+            _ => false,
+        };
+        let before = end;
+        let mut written: i32 = 0;
+        while let Some(b @ b'0'..=b'9') = bytes.get(end) {
+            written = written.checked_mul(10)?.checked_add(i32::from(b - b'0'))?;
+            end += 1;
+        }
+        if end == before {
+            return None;
+        }
+        exponent = if negative {
+            exponent.checked_sub(written)?
+        } else {
+            exponent.checked_add(written)?
+        };
+    }
+    if !is_float {
+        return Some((integer(positive, significand), end));
+    }
+    float(positive, significand, exponent).map(|f| (Number::Float(f), end))
+}
+
+/// Decimal digits from `at` onto `significand` (of `had` digits so far): the significand,
+/// its digits and where they end; `None` past 19 digits in all, which is as far as a `u64`
+/// always holds (longer ones are left to serde_json).
+#[inline(always)]
+fn digits(
+    bytes: &[u8],
+    at: usize,
+    mut significand: u64,
+    had: usize,
+) -> Option<(u64, usize, usize)> {
+    let mut end = at;
+    while let Some(&b) = bytes.get(end) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        significand = significand.wrapping_mul(10).wrapping_add(u64::from(digit));
+        end += 1;
+    }
+    let count = had + (end - at);
+    (count <= 19).then_some((significand, count, end))
 }
 
 /// The lanes of `word` holding a byte below 0x20, `"` or `\`, as their high bits.

@@ -64,6 +64,7 @@ fn plain_bodies_are_read_here_as_serde_json_reads_them() {
         "-9223372036854775809",
         "1234567890123456789",
         r#"{"a":1,"a":2}"#,
+        r#"{"a\n\"b":"x\"y\\z\/\b\f\r\t\u00e9\u20AC\u0000 tail","b":"\n"}"#,
         r#""""#,
         "[[[[[[[[[[1]]]]]]]]]]",
         "null",
@@ -75,9 +76,14 @@ fn plain_bodies_are_read_here_as_serde_json_reads_them() {
 #[test]
 fn what_is_not_plain_is_left_to_serde_json() {
     for text in [
-        // Escapes, and characters that must be escaped.
-        r#"{"a":"x\"y"}"#,
-        r#"{"a\n":1}"#,
+        // Escaped surrogates, bad escapes, and characters that must be escaped.
+        r#""\ud83d\ude00""#,
+        r#""\udc00""#,
+        r#""\u12G4""#,
+        r#""\u+123""#,
+        r#""\u12""#,
+        r#""\x""#,
+        r#""\"#,
         "\"a\u{1}b\"",
         "\"a\tb\"",
         // Numbers not exact in one step, or past 19 digits, or not numbers.
@@ -182,7 +188,23 @@ fn value(r: &mut Random, depth: usize, out: &mut String) {
             out.push('"');
             for _ in 0..r.below(12) {
                 *out += r.pick(&[
-                    "a", "Z", "7", " ", "é", "€", "😀", "\\n", "\\\"", "\\u00e9", "\t", "_",
+                    "a",
+                    "Z",
+                    "7",
+                    " ",
+                    "é",
+                    "€",
+                    "😀",
+                    "\\n",
+                    "\\\"",
+                    "\\u00e9",
+                    "\t",
+                    "_",
+                    "\\/",
+                    "\\\\",
+                    "\\ud83d\\ude00",
+                    "\\u00",
+                    "\\q",
                 ]);
             }
             out.push('"');
