@@ -116,6 +116,33 @@ pub(crate) struct Stacks<'a> {
     pub(crate) names: Vec<&'a str>,
 }
 
+impl Stacks<'_> {
+    /// Replaces the values from `mark` on (an array's elements) with the array.
+    #[inline(always)]
+    pub(crate) fn close_array(&mut self, mark: usize) {
+        let items = self
+            .values
+            .get(mark..)
+            .map_or(&[][..], |run| self.arena.alloc_slice_copy(run));
+        self.values.truncate(mark);
+        self.values.push(Tree::Array(items));
+    }
+
+    /// Replaces the names and values from the marks on (an object's members) with the
+    /// object.
+    #[inline(always)]
+    pub(crate) fn close_object(&mut self, value_mark: usize, name_mark: usize) {
+        let names = self.names.get(name_mark..).unwrap_or_default();
+        let values = self.values.get(value_mark..).unwrap_or_default();
+        let members = self
+            .arena
+            .alloc_slice_fill_iter(names.iter().copied().zip(values.iter().copied()));
+        self.values.truncate(value_mark);
+        self.names.truncate(name_mark);
+        self.values.push(Tree::Object(members));
+    }
+}
+
 /// Reads one value and pushes it onto `values`.
 struct Slot<'s, 'a, K> {
     stacks: &'s mut Stacks<'a>,
@@ -187,13 +214,7 @@ impl<'de, K: Keep> Visitor<'de> for Slot<'_, 'de, K> {
             }
             None => while seq.next_element::<IgnoredAny>()?.is_some() {},
         }
-        let stacks = &mut *self.stacks;
-        let items = stacks
-            .values
-            .get(mark..)
-            .map_or(&[][..], |run| stacks.arena.alloc_slice_copy(run));
-        stacks.values.truncate(mark);
-        stacks.values.push(Tree::Array(items));
+        self.stacks.close_array(mark);
         Ok(())
     }
 
@@ -210,15 +231,7 @@ impl<'de, K: Keep> Visitor<'de> for Slot<'_, 'de, K> {
                 keep,
             })?;
         }
-        let stacks = &mut *self.stacks;
-        let names = stacks.names.get(name_mark..).unwrap_or_default();
-        let values = stacks.values.get(value_mark..).unwrap_or_default();
-        let members = stacks
-            .arena
-            .alloc_slice_fill_iter(names.iter().copied().zip(values.iter().copied()));
-        stacks.values.truncate(value_mark);
-        stacks.names.truncate(name_mark);
-        stacks.values.push(Tree::Object(members));
+        self.stacks.close_object(value_mark, name_mark);
         Ok(())
     }
 }
