@@ -226,7 +226,7 @@ fn skip_space_slowly(bytes: &[u8], mut at: usize) -> usize {
 
 /// Where the first byte below 0x20, `"` or `\` is, from `at` on.
 #[inline(always)]
-fn special(bytes: &[u8], mut at: usize) -> Option<usize> {
+pub(crate) fn special(bytes: &[u8], mut at: usize) -> Option<usize> {
     // Eight bytes at a time, as serde_json's own scan: such a byte sets the high bit of its
     // lane (borrows only run from a set lane upwards, so the lowest set lane is exact).
     while let Some(chunk) = bytes.get(at..at + 8) {

@@ -159,3 +159,24 @@ fn names_are_equal_only_when_every_byte_is() {
     }
     assert!(same_name("étés", "étés") && !same_name("étés", "ètés"));
 }
+
+#[test]
+fn escapes_are_found_wherever_they_are() {
+    let naive = |text: &str| text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    let plain = "abcdefghijklmnopqrstuvwxyzé€😀";
+    for len in 0..plain.len() {
+        let Some(base) = plain.get(..len) else {
+            continue;
+        };
+        assert!(!needs_escape(base), "{base:?}");
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
+            for at in (0..=base.len()).filter(|&at| base.is_char_boundary(at)) {
+                let mut text = base.to_owned();
+                text.insert(at, special);
+                assert_eq!(needs_escape(&text), naive(&text), "{text:?}");
+                assert!(needs_escape(&text), "{text:?}");
+            }
+        }
+    }
+    assert!(!needs_escape("\u{7f} ~ \u{80}"));
+}
