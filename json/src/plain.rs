@@ -141,11 +141,9 @@ impl<'a> Reader<'_, 'a> {
         } else {
             loop {
                 at = self.value(at, items, depth)?;
-                at = skip_space(self.bytes, at);
-                match self.bytes.get(at)? {
-                    b',' => at = skip_space(self.bytes, at + 1),
-                    b']' => break at += 1,
-                    _ => return None,
+                match after_item(self.bytes, at, b']')? {
+                    Ok(next) => at = next,
+                    Err(end) => break at = end,
                 }
             }
         }
@@ -190,11 +188,9 @@ impl<'a> Reader<'_, 'a> {
                         end
                     }
                 };
-                at = skip_space(self.bytes, at);
-                match self.bytes.get(at)? {
-                    b',' => at = skip_space(self.bytes, at + 1),
-                    b'}' => break at += 1,
-                    _ => return None,
+                match after_item(self.bytes, at, b'}')? {
+                    Ok(next) => at = next,
+                    Err(end) => break at = end,
                 }
             }
         }
@@ -202,6 +198,19 @@ impl<'a> Reader<'_, 'a> {
             self.stacks.close_object(value_mark, name_mark);
         }
         Some(at)
+    }
+}
+
+/// What follows an element or a member that ends at `at`: `Ok` with the start of the next
+/// one after a comma, `Err` with the end of the container after `close`; `None` for
+/// anything else.
+#[inline(always)]
+fn after_item(bytes: &[u8], at: usize, close: u8) -> Option<Result<usize, usize>> {
+    let at = skip_space(bytes, at);
+    match *bytes.get(at)? {
+        b',' => Some(Ok(skip_space(bytes, at + 1))),
+        b if b == close => Some(Err(at + 1)),
+        _ => None,
     }
 }
 
