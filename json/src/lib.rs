@@ -13,10 +13,12 @@ mod build;
 mod convert;
 mod number;
 mod plain;
+mod write;
 
 pub use build::{parse, Everything, Keep};
 pub use bumpalo::Bump;
 pub use number::Number;
+pub use write::write_str;
 
 /// One JSON value; the arena and the text it was parsed from outlive it (`'a`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -180,3 +180,24 @@ fn escapes_are_found_wherever_they_are() {
     }
     assert!(!needs_escape("\u{7f} ~ \u{80}"));
 }
+
+#[test]
+fn trees_are_written_as_serde_json_writes_them() {
+    let arena = Bump::new();
+    let text = r#"{"a":[1,-2,0.1,-0.0,1e300,18446744073709551615,-9223372036854775808,2.5e-7],
+        "s":"tab\t quote\" é \u0001 😀","a":{"":null,"t":true,"f":false,"e":[],"o":{}}}"#;
+    let tree = parse(text, &arena, &Everything).unwrap();
+    let mut ours = Vec::new();
+    tree.write_json(&mut ours);
+    assert_eq!(
+        String::from_utf8(ours).unwrap(),
+        serde_json::to_string(&tree).unwrap()
+    );
+    // Not from a parse, but written as serde_json writes such a float.
+    for n in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut ours = Vec::new();
+        Tree::Number(Number::Float(n)).write_json(&mut ours);
+        assert_eq!(ours, serde_json::to_vec(&n).unwrap());
+        assert_eq!(ours, b"null");
+    }
+}

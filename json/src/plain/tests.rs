@@ -47,6 +47,14 @@ fn check(text: &str, keep: &impl Keep) -> bool {
                 identical(&ours, &theirs),
                 "{text:?}: {ours:?} but {theirs:?}"
             );
+            // And written back as serde_json writes it.
+            let mut written = Vec::new();
+            ours.write_json(&mut written);
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(&theirs).unwrap(),
+                "{text:?}"
+            );
             true
         }
         (Some(ours), Err(e)) => panic!("{text:?}: read as {ours:?}, but serde_json says {e}"),
