@@ -1,6 +1,7 @@
 //! Parses text into a [`Tree`] in an arena. Values go onto two stacks shared by the whole
-//! parse (values, and members' names); when an array or an object closes, its run of the
-//! stacks is copied into the arena as one slice of its final length and the run is popped.
+//! parse (arrays' elements, and objects' members as `(name, value)`); when an array or an
+//! object closes, its run of its stack is copied into the arena as one slice of its final
+//! length and the run is popped.
 //! No value travels back up through serde's `Result`s (32-byte moves through the stack that
 //! stalled the CPU on store forwarding: bench/README.md, stop 12), and nothing grows in place.
 
@@ -40,24 +41,24 @@ pub fn parse<'a>(
 ) -> Result<Tree<'a>, serde_json::Error> {
     // The stacks hold only the members and elements of the containers still open: the
     // widest object or array and its parents, a fraction of the body's nodes.
-    let (values, names) = SpareStacks::take();
+    let (values, members) = SpareStacks::take();
     let mut stacks = Stacks {
         arena,
         values,
-        names,
+        members,
     };
-    stacks.values.reserve(16 + text.len() / 32);
-    stacks.names.reserve(16);
+    stacks.values.reserve(16);
+    stacks.members.reserve(16 + text.len() / 32);
     let read = match plain::parse(text, &mut stacks, keep) {
         Some(root) => Ok(root),
         None => {
             // Not in plain form (or not JSON): serde_json decides, from empty stacks.
             stacks.values.clear();
-            stacks.names.clear();
+            stacks.members.clear();
             with_serde(text, &mut stacks, keep)
         }
     };
-    SpareStacks::put(stacks.values, stacks.names);
+    SpareStacks::put(stacks.values, stacks.members);
     read
 }
 
@@ -71,6 +72,7 @@ pub(crate) fn with_serde<'a>(
     let read = Slot {
         stacks: &mut *stacks,
         keep,
+        name: None,
     }
     .deserialize(&mut reader)
     .and_then(|()| reader.end());
@@ -83,8 +85,10 @@ pub(crate) fn with_serde<'a>(
 /// another lifetime is collected into one in place, reusing its memory.
 struct SpareStacks;
 
+type Member<'a> = (&'a str, Tree<'a>);
+
 thread_local! {
-    static SPARE_STACKS: Cell<(Vec<Tree<'static>>, Vec<&'static str>)> =
+    static SPARE_STACKS: Cell<(Vec<Tree<'static>>, Vec<Member<'static>>)> =
         const { Cell::new((Vec::new(), Vec::new())) };
 }
 
@@ -92,61 +96,70 @@ impl SpareStacks {
     /// Stacks that grew past this many entries (a very wide body) are freed, not kept.
     const KEEP_MOST: usize = 4096;
 
-    fn take<'a>() -> (Vec<Tree<'a>>, Vec<&'a str>) {
+    fn take<'a>() -> (Vec<Tree<'a>>, Vec<Member<'a>>) {
         SPARE_STACKS.try_with(Cell::take).unwrap_or_default()
     }
 
-    fn put(mut values: Vec<Tree<'_>>, mut names: Vec<&str>) {
-        if values.capacity() > Self::KEEP_MOST || names.capacity() > Self::KEEP_MOST {
+    fn put(mut values: Vec<Tree<'_>>, mut members: Vec<Member<'_>>) {
+        if values.capacity() > Self::KEEP_MOST || members.capacity() > Self::KEEP_MOST {
             return;
         }
         values.clear();
-        names.clear();
+        members.clear();
         let values: Vec<Tree<'static>> = values.into_iter().map(|_| Tree::Null).collect();
-        let names: Vec<&'static str> = names.into_iter().map(|_| "").collect();
-        let _ = SPARE_STACKS.try_with(|spare| spare.set((values, names)));
+        let members: Vec<Member<'static>> = members.into_iter().map(|_| ("", Tree::Null)).collect();
+        let _ = SPARE_STACKS.try_with(|spare| spare.set((values, members)));
     }
 }
 
 pub(crate) struct Stacks<'a> {
     pub(crate) arena: &'a Bump,
-    /// Values of the arrays and objects still open, and the root once read.
+    /// The elements of the arrays still open, and the root once read.
     pub(crate) values: Vec<Tree<'a>>,
-    /// The names of the open objects' members, in step with their values.
-    pub(crate) names: Vec<&'a str>,
+    /// The members of the objects still open. One push per member, and an object closes
+    /// with one copy (a stack of names beside the values cost a second push and a zip).
+    pub(crate) members: Vec<Member<'a>>,
 }
 
-impl Stacks<'_> {
-    /// Replaces the values from `mark` on (an array's elements) with the array.
+impl<'a> Stacks<'a> {
+    /// The array of the values from `mark` on (its elements), popped.
     #[inline(always)]
-    pub(crate) fn close_array(&mut self, mark: usize) {
+    pub(crate) fn close_array(&mut self, mark: usize) -> Tree<'a> {
         let items = self
             .values
             .get(mark..)
             .map_or(&[][..], |run| self.arena.alloc_slice_copy(run));
         self.values.truncate(mark);
-        self.values.push(Tree::Array(items));
+        Tree::Array(items)
     }
 
-    /// Replaces the names and values from the marks on (an object's members) with the
-    /// object.
+    /// The object of the members from `mark` on, popped.
     #[inline(always)]
-    pub(crate) fn close_object(&mut self, value_mark: usize, name_mark: usize) {
-        let names = self.names.get(name_mark..).unwrap_or_default();
-        let values = self.values.get(value_mark..).unwrap_or_default();
+    pub(crate) fn close_object(&mut self, mark: usize) -> Tree<'a> {
         let members = self
-            .arena
-            .alloc_slice_fill_iter(names.iter().copied().zip(values.iter().copied()));
-        self.values.truncate(value_mark);
-        self.names.truncate(name_mark);
-        self.values.push(Tree::Object(members));
+            .members
+            .get(mark..)
+            .map_or(&[][..], |run| self.arena.alloc_slice_copy(run));
+        self.members.truncate(mark);
+        Tree::Object(members)
     }
 }
 
-/// Reads one value and pushes it onto `values`.
+/// Reads one value and pushes it: onto `members` under `name` when given, else onto
+/// `values`.
 struct Slot<'s, 'a, K> {
     stacks: &'s mut Stacks<'a>,
     keep: &'s K,
+    name: Option<&'a str>,
+}
+
+impl<'a, K> Slot<'_, 'a, K> {
+    fn push(self, value: Tree<'a>) {
+        match self.name {
+            Some(name) => self.stacks.members.push((name, value)),
+            None => self.stacks.values.push(value),
+        }
+    }
 }
 
 impl<'de, K: Keep> DeserializeSeed<'de> for Slot<'_, 'de, K> {
@@ -165,38 +178,38 @@ impl<'de, K: Keep> Visitor<'de> for Slot<'_, 'de, K> {
     }
 
     fn visit_unit<E: Error>(self) -> Result<(), E> {
-        self.stacks.values.push(Tree::Null);
+        self.push(Tree::Null);
         Ok(())
     }
 
     fn visit_bool<E: Error>(self, v: bool) -> Result<(), E> {
-        self.stacks.values.push(Tree::Bool(v));
+        self.push(Tree::Bool(v));
         Ok(())
     }
 
     fn visit_u64<E: Error>(self, v: u64) -> Result<(), E> {
-        self.stacks.values.push(Tree::Number(Number::PosInt(v)));
+        self.push(Tree::Number(Number::PosInt(v)));
         Ok(())
     }
 
     fn visit_i64<E: Error>(self, v: i64) -> Result<(), E> {
-        self.stacks.values.push(Tree::Number(Number::from(v)));
+        self.push(Tree::Number(Number::from(v)));
         Ok(())
     }
 
     fn visit_f64<E: Error>(self, v: f64) -> Result<(), E> {
-        self.stacks.values.push(Tree::Number(Number::Float(v)));
+        self.push(Tree::Number(Number::Float(v)));
         Ok(())
     }
 
     fn visit_borrowed_str<E: Error>(self, v: &'de str) -> Result<(), E> {
-        self.stacks.values.push(Tree::Str(v));
+        self.push(Tree::Str(v));
         Ok(())
     }
 
     fn visit_str<E: Error>(self, v: &str) -> Result<(), E> {
         let text = self.stacks.arena.alloc_str(v);
-        self.stacks.values.push(Tree::Str(text));
+        self.push(Tree::Str(text));
         Ok(())
     }
 
@@ -208,30 +221,33 @@ impl<'de, K: Keep> Visitor<'de> for Slot<'_, 'de, K> {
                     .next_element_seed(Slot {
                         stacks: &mut *self.stacks,
                         keep,
+                        name: None,
                     })?
                     .is_some()
                 {}
             }
             None => while seq.next_element::<IgnoredAny>()?.is_some() {},
         }
-        self.stacks.close_array(mark);
+        let array = self.stacks.close_array(mark);
+        self.push(array);
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (value_mark, name_mark) = (self.stacks.values.len(), self.stacks.names.len());
+        let mark = self.stacks.members.len();
         while let Some(name) = map.next_key_seed(Name(self.stacks.arena))? {
             let Some(keep) = self.keep.member(name) else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
-            self.stacks.names.push(name);
             map.next_value_seed(Slot {
                 stacks: &mut *self.stacks,
                 keep,
+                name: Some(name),
             })?;
         }
-        self.stacks.close_object(value_mark, name_mark);
+        let object = self.stacks.close_object(mark);
+        self.push(object);
         Ok(())
     }
 }
@@ -282,11 +298,11 @@ mod tests {
         let arena = Bump::new();
         let text = r#"{"a":[1,2,{"b":"c"}],"d":null}"#;
         parse(text, &arena, &Everything).unwrap();
-        let (values, names) = spare_capacity();
-        assert!(values >= 16 && names >= 16, "{values} {names}");
+        let (values, members) = spare_capacity();
+        assert!(values >= 16 && members >= 16, "{values} {members}");
         // A failed parse gives its stacks back too, emptied.
         assert!(parse(r#"{"a":[1,"#, &arena, &Everything).is_err());
-        assert_eq!(spare_capacity(), (values, names));
+        assert_eq!(spare_capacity(), (values, members));
         let tree = parse(text, &arena, &Everything).unwrap();
         assert_eq!(tree.member("d"), Some(&Tree::Null));
     }

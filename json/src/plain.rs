@@ -38,11 +38,8 @@ pub(crate) fn parse<'a>(
         bytes: text.as_bytes(),
         stacks,
     };
-    let at = reader.value(skip_space(reader.bytes, 0), Some(keep), MAX_DEPTH)?;
-    if skip_space(reader.bytes, at) != reader.bytes.len() {
-        return None;
-    }
-    reader.stacks.values.pop()
+    let (root, at) = reader.value(skip_space(reader.bytes, 0), Some(keep), MAX_DEPTH)?;
+    (skip_space(reader.bytes, at) == reader.bytes.len()).then_some(root)
 }
 
 /// Reads values. Positions travel as arguments and results (not as a field), so that the
@@ -54,18 +51,19 @@ struct Reader<'s, 'a> {
 }
 
 impl<'a> Reader<'_, 'a> {
-    /// Reads the value at `at` (not whitespace); pushes it when `keep` is given (else only
-    /// checks it). Gives where it ends.
-    fn value<K: Keep>(&mut self, at: usize, keep: Option<&K>, depth: u32) -> Option<usize> {
-        let (value, end) = match *self.bytes.get(at)? {
-            b'{' => return self.object(at, keep, depth),
-            b'[' => return self.array(at, keep, depth),
-            _ => self.scalar(at)?,
-        };
-        if keep.is_some() {
-            self.stacks.values.push(value);
+    /// The value at `at` (not whitespace), and where it ends. Without `keep`, it is only
+    /// checked, and an array or object is given as `null`.
+    fn value<K: Keep>(
+        &mut self,
+        at: usize,
+        keep: Option<&K>,
+        depth: u32,
+    ) -> Option<(Tree<'a>, usize)> {
+        match *self.bytes.get(at)? {
+            b'{' => self.object(at, keep, depth),
+            b'[' => self.array(at, keep, depth),
+            _ => self.scalar(at),
         }
-        Some(end)
     }
 
     /// A string, number, `true`, `false` or `null` at `at`, and where it ends.
@@ -131,7 +129,12 @@ impl<'a> Reader<'_, 'a> {
         Some((self.stacks.arena.alloc_str(&text), at + 1))
     }
 
-    fn array<K: Keep>(&mut self, at: usize, keep: Option<&K>, depth: u32) -> Option<usize> {
+    fn array<K: Keep>(
+        &mut self,
+        at: usize,
+        keep: Option<&K>,
+        depth: u32,
+    ) -> Option<(Tree<'a>, usize)> {
         let depth = depth.checked_sub(1)?;
         let mark = self.stacks.values.len();
         let items = keep.and_then(Keep::items);
@@ -140,22 +143,31 @@ impl<'a> Reader<'_, 'a> {
             at += 1;
         } else {
             loop {
-                at = self.value(at, items, depth)?;
-                match after_item(self.bytes, at, b']')? {
+                let (item, end) = self.value(at, items, depth)?;
+                if items.is_some() {
+                    self.stacks.values.push(item);
+                }
+                match after_item(self.bytes, end, b']')? {
                     Ok(next) => at = next,
                     Err(end) => break at = end,
                 }
             }
         }
-        if keep.is_some() {
-            self.stacks.close_array(mark);
-        }
-        Some(at)
+        let array = match keep {
+            Some(_) => self.stacks.close_array(mark),
+            None => Tree::Null,
+        };
+        Some((array, at))
     }
 
-    fn object<K: Keep>(&mut self, at: usize, keep: Option<&K>, depth: u32) -> Option<usize> {
+    fn object<K: Keep>(
+        &mut self,
+        at: usize,
+        keep: Option<&K>,
+        depth: u32,
+    ) -> Option<(Tree<'a>, usize)> {
         let depth = depth.checked_sub(1)?;
-        let (value_mark, name_mark) = (self.stacks.values.len(), self.stacks.names.len());
+        let mark = self.stacks.members.len();
         let mut at = skip_space(self.bytes, at + 1);
         if self.bytes.get(at) == Some(&b'}') {
             at += 1;
@@ -172,32 +184,24 @@ impl<'a> Reader<'_, 'a> {
                 at = skip_space(self.bytes, at + 1);
                 let member = keep.and_then(|keep| keep.member(name));
                 // Strings and numbers, most members, are read here without a call.
-                at = match self.bytes.get(at)? {
-                    b'{' | b'[' => {
-                        if member.is_some() {
-                            self.stacks.names.push(name);
-                        }
-                        self.value(at, member, depth)?
-                    }
-                    _ => {
-                        let (value, end) = self.scalar(at)?;
-                        if member.is_some() {
-                            self.stacks.names.push(name);
-                            self.stacks.values.push(value);
-                        }
-                        end
-                    }
+                let (value, end) = match self.bytes.get(at)? {
+                    b'{' | b'[' => self.value(at, member, depth)?,
+                    _ => self.scalar(at)?,
                 };
-                match after_item(self.bytes, at, b'}')? {
+                if member.is_some() {
+                    self.stacks.members.push((name, value));
+                }
+                match after_item(self.bytes, end, b'}')? {
                     Ok(next) => at = next,
                     Err(end) => break at = end,
                 }
             }
         }
-        if keep.is_some() {
-            self.stacks.close_object(value_mark, name_mark);
-        }
-        Some(at)
+        let object = match keep {
+            Some(_) => self.stacks.close_object(mark),
+            None => Tree::Null,
+        };
+        Some((object, at))
     }
 }
 

@@ -31,13 +31,13 @@ fn check(text: &str, keep: &impl Keep) -> bool {
     let mut stacks = Stacks {
         arena: &arena,
         values: Vec::new(),
-        names: Vec::new(),
+        members: Vec::new(),
     };
     let ours = parse(text, &mut stacks, keep);
     let mut stacks = Stacks {
         arena: &arena,
         values: Vec::new(),
-        names: Vec::new(),
+        members: Vec::new(),
     };
     let theirs = with_serde(text, &mut stacks, keep);
     match (ours, theirs) {
