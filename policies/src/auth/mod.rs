@@ -334,7 +334,7 @@ impl Authenticator<'_> {
                 if !missing.is_empty() {
                     return Err(AuthFailure::InsufficientScope { required: missing });
                 }
-                let consumer = match claims.get(self.consumer_claim) {
+                let consumer = match propylon_json::value_member(&claims, self.consumer_claim) {
                     Some(Value::String(consumer)) if !consumer.is_empty() => consumer.clone(),
                     _ => {
                         return Err(AuthFailure::InvalidToken(TokenError::MissingClaim(

@@ -71,16 +71,9 @@ pub trait Doc: Sized {
 
 impl Doc for Value {
     fn member(&self, key: &str) -> Option<&Value> {
-        match self {
-            // A short scan beats hashing the key (SipHash, under `preserve_order`) on the
-            // small objects of typical bodies.
-            Value::Object(map) if map.len() <= 8 => map
-                .iter()
-                .find(|(k, _)| propylon_json::same_name(k, key))
-                .map(|(_, v)| v),
-            Value::Object(map) => map.get(key),
-            _ => None,
-        }
+        // A short scan beats hashing the key (SipHash, under `preserve_order`) on the small
+        // objects of typical bodies.
+        propylon_json::value_member(self, key)
     }
 
     fn items(&self) -> Option<&[Value]> {
