@@ -354,7 +354,7 @@ fn digits(
 
 /// The lanes of `word` holding a byte below 0x20, `"` or `\`, as their high bits.
 #[inline(always)]
-fn special_lanes(word: u64) -> u64 {
+pub(crate) fn special_lanes(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let control = word.wrapping_sub(ONES * 0x20);
