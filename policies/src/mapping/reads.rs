@@ -18,6 +18,9 @@ pub struct Reads {
     items: Option<Box<Reads>>,
     /// What is read of each member of an object (`[*]`); merged into `members` by `finish`.
     any_member: Option<Box<Reads>>,
+    /// Bit `n` set: a name in `members` is `n` bytes long (63: 63 or more). Set by `finish`;
+    /// most members of an answer that no template reads are passed over on it alone.
+    lengths: u64,
 }
 
 impl Reads {
@@ -40,10 +43,13 @@ impl Reads {
             return Some(self);
         }
         // Called per member of a backend's answer: names compared without a `memcmp` call.
-        let named = self
-            .members
-            .iter()
-            .find(|(n, _)| propylon_json::same_name(n, name));
+        let named = (self.lengths & length_bit(name) != 0)
+            .then(|| {
+                self.members
+                    .iter()
+                    .find(|(n, _)| propylon_json::same_name(n, name))
+            })
+            .flatten();
         named.map(|(_, r)| r).or(self.any_member.as_deref())
     }
 
@@ -182,6 +188,10 @@ impl Reads {
         for (_, reads) in &mut self.members {
             reads.finish();
         }
+        self.lengths = self
+            .members
+            .iter()
+            .fold(0, |bits, (n, _)| bits | length_bit(n));
         for boxed in [&mut self.items, &mut self.any_member]
             .into_iter()
             .flatten()
@@ -189,6 +199,10 @@ impl Reads {
             boxed.finish();
         }
     }
+}
+
+fn length_bit(name: &str) -> u64 {
+    1 << name.len().min(63)
 }
 
 fn merge_boxed(mine: &mut Option<Box<Reads>>, other: Option<Box<Reads>>) {
