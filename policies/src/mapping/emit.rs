@@ -11,7 +11,7 @@ impl Node {
     pub(crate) fn write_json<D: Doc>(&self, ctx: &D, out: &mut Vec<u8>) -> bool {
         match self {
             Node::Literal(lit) => {
-                out.extend_from_slice(lit.json.as_bytes());
+                lit.json.write(out);
                 true
             }
             Node::Path(path) => write_found(&path.find(ctx), out),
@@ -19,7 +19,7 @@ impl Node {
                 let mark = out.len();
                 if !write_found(&path.find(ctx), out) {
                     out.truncate(mark);
-                    out.extend_from_slice(default.json.as_bytes());
+                    default.json.write(out);
                 }
                 true
             }
@@ -93,9 +93,8 @@ fn write_object(
     let mut first = true;
     for field in &object.fields {
         let mark = out.len();
-        // One copy for the comma and the key.
-        let key = field.key_json.as_bytes();
-        out.extend_from_slice(key.get(usize::from(first)..).unwrap_or(key));
+        // One copy for the comma and the key (the comma left out before the first).
+        field.key_json.write_from(usize::from(first), out);
         if write(field, out) {
             first = false;
         } else {
@@ -112,7 +111,7 @@ fn write_below<D: Doc>(below: &Below, parent: Option<&D>, out: &mut Vec<u8>) -> 
     match (parent, &below.node) {
         (Some(parent), node) => node.write_json(parent, out),
         (None, Node::Default(_, default)) => {
-            out.extend_from_slice(default.json.as_bytes());
+            default.json.write(out);
             true
         }
         (None, _) => false,

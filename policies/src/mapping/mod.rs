@@ -30,6 +30,7 @@ mod node;
 mod path;
 mod reads;
 mod roots;
+mod snippet;
 mod status;
 mod syntax;
 mod template;

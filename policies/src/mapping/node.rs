@@ -2,6 +2,7 @@
 //! cloning only the values that land in the output.
 
 use super::path::{Found, JsonPath};
+use super::snippet::Snippet;
 use serde_json::{Map, Value};
 
 /// One compiled template node.
@@ -25,12 +26,12 @@ pub(crate) enum Node {
 #[derive(Debug, Clone)]
 pub(crate) struct Lit {
     pub(crate) value: Value,
-    pub(crate) json: Box<str>,
+    pub(crate) json: Snippet,
 }
 
 impl Lit {
     pub(crate) fn new(value: Value) -> Lit {
-        let json = value.to_string().into_boxed_str();
+        let json = Snippet::new(&value.to_string());
         Lit { value, json }
     }
 }
@@ -40,7 +41,7 @@ impl Lit {
 #[derive(Debug, Clone)]
 pub(crate) struct Field {
     pub(crate) key: String,
-    pub(crate) key_json: Box<str>,
+    pub(crate) key_json: Snippet,
     pub(crate) node: Node,
     /// The same path walked from a parent the object finds once (`write_json` only).
     pub(crate) below: Option<Below>,
@@ -48,7 +49,7 @@ pub(crate) struct Field {
 
 impl Field {
     pub(crate) fn new(key: String, node: Node) -> Field {
-        let key_json = format!(",{}:", Value::String(key.clone())).into_boxed_str();
+        let key_json = Snippet::new(&format!(",{}:", Value::String(key.clone())));
         Field {
             key,
             key_json,
