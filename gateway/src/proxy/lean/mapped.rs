@@ -101,21 +101,22 @@ pub fn write_mapped_head(
     let prior = first(&fields, "x-forwarded-for").and_then(|v| std::str::from_utf8(v).ok());
     let xff = fwd.forwarded_for(prior);
     let had_length = first(&fields, "content-length").is_some();
-    for name in [
-        "host",
-        "x-request-id",
-        "x-forwarded-proto",
-        "transfer-encoding",
-        "content-length",
-    ] {
-        drop(&mut fields, name);
-    }
-    if xff.is_some() {
-        drop(&mut fields, "x-forwarded-for");
-    }
-    if mapped.content_type.is_some() {
-        drop(&mut fields, "content-type");
-    }
+    // The fields the gateway writes itself, left out in one pass over the list.
+    let (drop_xff, drop_type) = (xff.is_some(), mapped.content_type.is_some());
+    fields.retain(|(n, _)| {
+        let written = [
+            "host",
+            "x-request-id",
+            "x-forwarded-proto",
+            "transfer-encoding",
+            "content-length",
+        ]
+        .iter()
+        .any(|name| n.eq_ignore_ascii_case(name));
+        !(written
+            || drop_xff && n.eq_ignore_ascii_case("x-forwarded-for")
+            || drop_type && n.eq_ignore_ascii_case("content-type"))
+    });
     request_line(out, route.method.as_ref().unwrap_or(&req.method), target);
     for (name, value) in fields {
         field(out, name.as_bytes(), value);
