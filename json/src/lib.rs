@@ -5,9 +5,10 @@
 //! into the arena), and each array's elements and each object's members are one slice in
 //! the arena, allocated once at its final length. So a body costs three allocations (the
 //! arena and the parse's two stacks) instead of one per object and array, nothing is freed
-//! node by node, and lookups scan a contiguous run of `(name, value)` pairs. serde_json still
-//! reads the text, so numbers, errors and the nesting limit are serde_json's
-//! (bench/README.md, stop 21).
+//! node by node, and lookups scan a contiguous run of `(name, value)` pairs (bench/README.md,
+//! stop 21). Bodies in plain form are read by `plain`; serde_json reads the rest, so errors,
+//! the nesting limit and the trees of other bodies are serde_json's (stop 23). A tree is
+//! written back as serde_json writes its `Value`, without serde (`write`, stop 24).
 
 mod build;
 mod convert;
