@@ -125,24 +125,24 @@ impl<'a> Stacks<'a> {
     /// The array of the values from `mark` on (its elements), popped.
     #[inline(always)]
     pub(crate) fn close_array(&mut self, mark: usize) -> Tree<'a> {
-        let items = self
-            .values
-            .get(mark..)
-            .map_or(&[][..], |run| self.arena.alloc_slice_copy(run));
-        self.values.truncate(mark);
-        Tree::Array(items)
+        Tree::Array(pop_run(self.arena, &mut self.values, mark))
     }
 
     /// The object of the members from `mark` on, popped.
     #[inline(always)]
     pub(crate) fn close_object(&mut self, mark: usize) -> Tree<'a> {
-        let members = self
-            .members
-            .get(mark..)
-            .map_or(&[][..], |run| self.arena.alloc_slice_copy(run));
-        self.members.truncate(mark);
-        Tree::Object(members)
+        Tree::Object(pop_run(self.arena, &mut self.members, mark))
     }
+}
+
+/// The entries of `stack` from `mark` on, copied into `arena` as one slice and popped.
+#[inline(always)]
+fn pop_run<'a, T: Copy>(arena: &'a Bump, stack: &mut Vec<T>, mark: usize) -> &'a [T] {
+    let run = stack
+        .get(mark..)
+        .map_or(&[][..], |run| arena.alloc_slice_copy(run));
+    stack.truncate(mark);
+    run
 }
 
 /// Reads one value and pushes it: onto `members` under `name` when given, else onto
