@@ -192,7 +192,7 @@ mod tests {
     /// Both ways of making the backend's head from one client request.
     fn both(operation: &str, request: &str, client_ip: Option<&str>) -> [(String, Vec<String>); 2] {
         let (route, params) = route(operation);
-        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let mut slots = crate::proxy::lean::head::header_slots();
         let Parsed::Servable(req) = parse_request(request.as_bytes(), &mut slots) else {
             panic!("not servable");
         };

@@ -163,7 +163,7 @@ impl LeanPath {
         memory: &ConnectionMemory,
     ) -> Decision {
         // On the heap: the request's future is moved into its box whole.
-        let mut slots = vec![httparse::EMPTY_HEADER; head::MAX_HEADERS];
+        let mut slots = Box::<[httparse::Header]>::new_uninit_slice(head::MAX_HEADERS);
         let Parsed::Servable(req) = head::parse_request(buf, &mut slots) else {
             return Decision::Handover;
         };
