@@ -43,6 +43,7 @@ use pingora_timeout::fast_timeout::fast_timeout;
 use pool::UpstreamPool;
 use propylon_openapi::{PathParams, RouteLookup};
 use propylon_policies::auth::LastToken;
+use propylon_policies::request_id::{request_id_in, IdBuffer};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 use std::sync::Arc;
@@ -182,18 +183,20 @@ impl LeanPath {
         if buf.len() < total {
             return Decision::NeedBody(total);
         }
-        let request_id = propylon_policies::request_id::RequestId::new(
+        let mut made_id = IdBuffer::default();
+        let request_id = request_id_in(
             req.headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("x-request-id"))
                 .map(|h| h.value),
+            &mut made_id,
         );
         let mut call = Call {
             lean: self,
             snapshot: &snapshot,
             route: &route,
             req: &req,
-            request_id: request_id.as_str(),
+            request_id,
             started,
             read_deadline: &memory.read_deadline,
             last_token: &memory.last_token,
