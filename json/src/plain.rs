@@ -34,24 +34,26 @@ pub(crate) fn parse<'a>(
     stacks: &mut Stacks<'a>,
     keep: &impl Keep,
 ) -> Option<Tree<'a>> {
-    let mut reader = Reader {
-        text,
-        bytes: text.as_bytes(),
-        stacks,
-    };
-    let (root, at) = reader.value(skip_space(reader.bytes, 0), Some(keep), MAX_DEPTH)?;
-    (skip_space(reader.bytes, at) == reader.bytes.len()).then_some(root)
+    let mut reader = Reader { text, stacks };
+    let (root, at) = reader.value(skip_space(reader.bytes(), 0), Some(keep), MAX_DEPTH)?;
+    (skip_space(reader.bytes(), at) == text.len()).then_some(root)
 }
 
 /// Reads values. Positions travel as arguments and results (not as a field), so that the
 /// loops keep them in registers.
 struct Reader<'s, 'a> {
     text: &'a str,
-    bytes: &'a [u8],
     stacks: &'s mut Stacks<'a>,
 }
 
 impl<'a> Reader<'_, 'a> {
+    /// The text's bytes: read through the same pointer as the text, so that a byte checked
+    /// here (a quote) is known to the `str` slicing after it, whose boundary checks fold away.
+    #[inline(always)]
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
     /// The value at `at` (not whitespace), and where it ends. Without `keep`, it is only
     /// checked, and an array or object is given as `null`.
     fn value<K: Keep>(
@@ -60,7 +62,7 @@ impl<'a> Reader<'_, 'a> {
         keep: Option<&K>,
         depth: u32,
     ) -> Option<(Tree<'a>, usize)> {
-        match *self.bytes.get(at)? {
+        match *self.bytes().get(at)? {
             b'{' => self.object(at, keep, depth),
             b'[' => self.array(at, keep, depth),
             _ => self.scalar(at),
@@ -70,12 +72,12 @@ impl<'a> Reader<'_, 'a> {
     /// A string, number, `true`, `false` or `null` at `at`, and where it ends.
     #[inline(always)]
     fn scalar(&mut self, at: usize) -> Option<(Tree<'a>, usize)> {
-        match *self.bytes.get(at)? {
+        match *self.bytes().get(at)? {
             b'"' => self.string(at).map(|(text, end)| (Tree::Str(text), end)),
-            b't' => literal(self.bytes, at, b"true", Tree::Bool(true)),
-            b'f' => literal(self.bytes, at, b"false", Tree::Bool(false)),
-            b'n' => literal(self.bytes, at, b"null", Tree::Null),
-            _ => number(self.bytes, at).map(|(n, end)| (Tree::Number(n), end)),
+            b't' => literal(self.bytes(), at, b"true", Tree::Bool(true)),
+            b'f' => literal(self.bytes(), at, b"false", Tree::Bool(false)),
+            b'n' => literal(self.bytes(), at, b"null", Tree::Null),
+            _ => number(self.bytes(), at).map(|(n, end)| (Tree::Number(n), end)),
         }
     }
 
@@ -84,9 +86,12 @@ impl<'a> Reader<'_, 'a> {
     #[inline(always)]
     fn string(&mut self, at: usize) -> Option<(&'a str, usize)> {
         let start = at + 1;
-        let end = special(self.bytes, start)?;
-        if self.bytes.get(end) == Some(&b'"') {
-            return Some((self.text.get(start..end)?, end + 1));
+        let end = special(self.bytes(), start)?;
+        if self.bytes().get(end) == Some(&b'"') {
+            // Sliced from the opening quote, which `strip_prefix` drops without a boundary
+            // check; both ends are quotes, known as such where this is inlined.
+            let quoted = self.text.get(at..end)?;
+            return Some((quoted.strip_prefix('"')?, end + 1));
         }
         self.escaped(start, end)
     }
@@ -100,12 +105,12 @@ impl<'a> Reader<'_, 'a> {
         let mut from = start;
         loop {
             text.push_str(self.text.get(from..at)?);
-            match self.bytes.get(at)? {
+            match self.bytes().get(at)? {
                 b'"' => break,
                 b'\\' => {}
                 _ => return None,
             }
-            let (unescaped, length) = match self.bytes.get(at + 1)? {
+            let (unescaped, length) = match self.bytes().get(at + 1)? {
                 b'"' => ('"', 2),
                 b'\\' => ('\\', 2),
                 b'/' => ('/', 2),
@@ -115,7 +120,7 @@ impl<'a> Reader<'_, 'a> {
                 b'r' => ('\r', 2),
                 b't' => ('\t', 2),
                 b'u' => {
-                    let hex = self.bytes.get(at + 2..at + 6)?;
+                    let hex = self.bytes().get(at + 2..at + 6)?;
                     let code = hex.iter().try_fold(0_u32, |code, &b| {
                         char::from(b).to_digit(16).map(|digit| code * 16 + digit)
                     })?;
@@ -125,7 +130,7 @@ impl<'a> Reader<'_, 'a> {
             };
             text.push(unescaped);
             from = at + length;
-            at = special(self.bytes, from)?;
+            at = special(self.bytes(), from)?;
         }
         Some((self.stacks.arena.alloc_str(&text), at + 1))
     }
@@ -139,8 +144,8 @@ impl<'a> Reader<'_, 'a> {
         let depth = depth.checked_sub(1)?;
         let mark = self.stacks.values.len();
         let items = keep.and_then(Keep::items);
-        let mut at = skip_space(self.bytes, at + 1);
-        if self.bytes.get(at) == Some(&b']') {
+        let mut at = skip_space(self.bytes(), at + 1);
+        if self.bytes().get(at) == Some(&b']') {
             at += 1;
         } else {
             loop {
@@ -148,7 +153,7 @@ impl<'a> Reader<'_, 'a> {
                 if items.is_some() {
                     self.stacks.values.push(item);
                 }
-                match after_item(self.bytes, end, b']')? {
+                match after_item(self.bytes(), end, b']')? {
                     Ok(next) => at = next,
                     Err(end) => break at = end,
                 }
@@ -169,30 +174,30 @@ impl<'a> Reader<'_, 'a> {
     ) -> Option<(Tree<'a>, usize)> {
         let depth = depth.checked_sub(1)?;
         let mark = self.stacks.members.len();
-        let mut at = skip_space(self.bytes, at + 1);
-        if self.bytes.get(at) == Some(&b'}') {
+        let mut at = skip_space(self.bytes(), at + 1);
+        if self.bytes().get(at) == Some(&b'}') {
             at += 1;
         } else {
             loop {
-                if self.bytes.get(at) != Some(&b'"') {
+                if self.bytes().get(at) != Some(&b'"') {
                     return None;
                 }
                 let (name, end) = self.string(at)?;
-                at = skip_space(self.bytes, end);
-                if self.bytes.get(at) != Some(&b':') {
+                at = skip_space(self.bytes(), end);
+                if self.bytes().get(at) != Some(&b':') {
                     return None;
                 }
-                at = skip_space(self.bytes, at + 1);
+                at = skip_space(self.bytes(), at + 1);
                 let member = keep.and_then(|keep| keep.member(name));
                 // Strings and numbers, most members, are read here without a call.
-                let (value, end) = match self.bytes.get(at)? {
+                let (value, end) = match self.bytes().get(at)? {
                     b'{' | b'[' => self.value(at, member, depth)?,
                     _ => self.scalar(at)?,
                 };
                 if member.is_some() {
                     self.stacks.members.push((name, value));
                 }
-                match after_item(self.bytes, end, b'}')? {
+                match after_item(self.bytes(), end, b'}')? {
                     Ok(next) => at = next,
                     Err(end) => break at = end,
                 }
