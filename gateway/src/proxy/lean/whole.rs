@@ -44,7 +44,9 @@ impl Call<'_> {
             Err(problem) => return self.answer_problem(stream, *problem, "").await,
         };
         let sent = mapped.body(body);
-        let mut request = Vec::with_capacity(512 + sent.len());
+        // The client's head bounds the fields passed on (a bearer token alone is ~700 bytes);
+        // the gateway's own fields fit in the 256 more: the body never makes it grow.
+        let mut request = Vec::with_capacity(self.req.head_len + 256 + sent.len());
         let fwd = Forwarded {
             authority: self.route.backend.authority.as_bytes(),
             request_id: self.request_id,
@@ -69,12 +71,21 @@ impl Call<'_> {
     }
 
     async fn answer(&self, stream: &mut Stream, answer: Answer) -> Decision {
-        let mut out = Vec::with_capacity(256 + answer.body.len());
-        let fields = head::GatewayFields {
+        // Room for the whole head (the fields kept of the backend's, the `RateLimit` ones, and
+        // 512 bytes for the status line, the length and a request id of up to 200): the body
+        // is then appended without the head being copied to a larger buffer.
+        let kept = answer
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len());
+        let limits = self.limit_headers.iter().map(|(n, v)| n.len() + v.len());
+        let fields = kept.chain(limits).map(|length| length + 4).sum::<usize>();
+        let mut out = Vec::with_capacity(512 + fields + answer.body.len());
+        let gateway = head::GatewayFields {
             extra: &self.limit_headers,
             request_id: self.request_id,
         };
-        let head = head::write_answer_head(&mut out, &answer, &fields);
+        let head = head::write_answer_head(&mut out, &answer, &gateway);
         if head.is_none() {
             self.finish(0, "InternalError");
             return Decision::Close;
