@@ -43,6 +43,15 @@ pub enum Parsed<'b> {
     Partial,
 }
 
+impl ClientRequest<'_> {
+    /// Room for the head sent upstream: the client's head bounds the fields passed on (a
+    /// bearer token alone is ~700 bytes), and the gateway's own fit in 256 more, so the
+    /// buffer is not regrown (and copied) while the head is written.
+    pub fn upstream_head_room(&self) -> usize {
+        self.head_len + 256
+    }
+}
+
 /// Parses the request head in `buf`; `slots` receives its header fields.
 pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Parsed<'b> {
     let mut req = httparse::Request::new(&mut []);

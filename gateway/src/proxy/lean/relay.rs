@@ -31,7 +31,7 @@ impl Call<'_> {
             &Value::Null,
         );
         let target = rewritten.as_deref().unwrap_or(self.req.target);
-        let mut out = Vec::with_capacity(512);
+        let mut out = Vec::with_capacity(self.req.upstream_head_room());
         let fwd = Forwarded {
             authority: self.route.backend.authority.as_bytes(),
             request_id: self.request_id,

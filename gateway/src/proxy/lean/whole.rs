@@ -44,9 +44,7 @@ impl Call<'_> {
             Err(problem) => return self.answer_problem(stream, *problem, "").await,
         };
         let sent = mapped.body(body);
-        // The client's head bounds the fields passed on (a bearer token alone is ~700 bytes);
-        // the gateway's own fields fit in the 256 more: the body never makes it grow.
-        let mut request = Vec::with_capacity(self.req.head_len + 256 + sent.len());
+        let mut request = Vec::with_capacity(self.req.upstream_head_room() + sent.len());
         let fwd = Forwarded {
             authority: self.route.backend.authority.as_bytes(),
             request_id: self.request_id,
