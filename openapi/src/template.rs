@@ -133,7 +133,19 @@ impl PathTemplate {
     /// A missing parameter renders as empty: names are checked at config
     /// load, so this cannot fail per request.
     pub fn render(&self, params: &PathParams) -> String {
-        let mut out = String::with_capacity(self.literal_len + 16 * self.pieces.len());
+        let mut out = String::with_capacity(self.rendered_len_hint());
+        self.render_into(params, &mut out);
+        out
+    }
+
+    /// About how long a rendering is: its literal text, and 16 bytes per parameter.
+    pub fn rendered_len_hint(&self) -> usize {
+        self.literal_len + 16 * self.pieces.len()
+    }
+
+    /// `render`, appended to `out` (the gateway writes the backend's whole target in one
+    /// string: no string of its own for the path).
+    pub fn render_into(&self, params: &PathParams, out: &mut String) {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
@@ -144,7 +156,6 @@ impl PathTemplate {
                 }
             }
         }
-        out
     }
 }
 

@@ -4,7 +4,7 @@ use crate::snapshot::FacadeRoute;
 use http::header::HeaderValue;
 use pingora_error::{Error, ErrorType, OrErr, Result};
 use pingora_http::RequestHeader;
-use propylon_openapi::PathParams;
+use propylon_openapi::{PathParams, PathTemplate};
 use propylon_policies::forwarding::forwarded_for;
 use propylon_policies::mapping::{Doc, Roots};
 use propylon_policies::query::edit_query;
@@ -139,10 +139,6 @@ pub fn target<D: Doc>(
     if route.path.is_none() && backend.base_path.is_empty() && route.query.is_empty() {
         return None;
     }
-    let path = match &route.path {
-        Some(template) => template.render(params),
-        None => path.to_string(),
-    };
     // A `set` whose path finds nothing still replaces the client's parameter: the admin
     // owns that name.
     let mut set = Vec::with_capacity(route.query.set.len());
@@ -154,9 +150,18 @@ pub fn target<D: Doc>(
         }
     }
     let query = edit_query(query, &set, &remove, &route.query.rename);
-    let mut target = String::with_capacity(backend.base_path.len() + path.len() + 32);
+    // The path is written straight into the target: one string per request, not two.
+    let path_len = route
+        .path
+        .as_ref()
+        .map_or(path.len(), PathTemplate::rendered_len_hint);
+    let query_len = query.as_ref().map_or(0, |q| q.len() + 1);
+    let mut target = String::with_capacity(backend.base_path.len() + path_len + query_len);
     target.push_str(&backend.base_path);
-    target.push_str(&path);
+    match &route.path {
+        Some(template) => template.render_into(params, &mut target),
+        None => target.push_str(path),
+    }
     if let Some(q) = query {
         target.push('?');
         target.push_str(&q);
