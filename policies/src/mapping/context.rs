@@ -18,7 +18,12 @@ pub trait ContextDoc<'c>: Doc {
     type Arena: ?Sized;
     fn text(arena: &'c Self::Arena, text: Cow<'c, str>) -> Self;
     fn number(n: u16) -> Self;
-    fn object(arena: &'c Self::Arena, members: Vec<(&'c str, Self)>) -> Self;
+    /// An object of `members`, which come counted: a tree's object is one slice of the arena,
+    /// with no vector gathered first.
+    fn object<M>(arena: &'c Self::Arena, members: M) -> Self
+    where
+        M: IntoIterator<Item = (&'c str, Self)>,
+        M::IntoIter: ExactSizeIterator;
 }
 
 impl<'c> ContextDoc<'c> for Value {
@@ -29,7 +34,11 @@ impl<'c> ContextDoc<'c> for Value {
     fn number(n: u16) -> Value {
         Value::from(n)
     }
-    fn object((): &(), members: Vec<(&'c str, Value)>) -> Value {
+    fn object<M>((): &(), members: M) -> Value
+    where
+        M: IntoIterator<Item = (&'c str, Value)>,
+        M::IntoIter: ExactSizeIterator,
+    {
         let map: Map<String, Value> = members
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
@@ -49,7 +58,11 @@ impl<'c> ContextDoc<'c> for Borrowed<'c> {
     fn number(n: u16) -> Borrowed<'c> {
         Borrowed::Number(Number::PosInt(u64::from(n)))
     }
-    fn object(arena: &'c Bump, members: Vec<(&'c str, Borrowed<'c>)>) -> Borrowed<'c> {
+    fn object<M>(arena: &'c Bump, members: M) -> Borrowed<'c>
+    where
+        M: IntoIterator<Item = (&'c str, Borrowed<'c>)>,
+        M::IntoIter: ExactSizeIterator,
+    {
         Borrowed::object(arena, members)
     }
 }
@@ -109,25 +122,25 @@ impl<'r> RequestParts<'r> {
             let members = pairs
                 .iter()
                 .map(|(k, v)| (k.as_ref(), D::text(arena, v.as_ref().into())));
-            D::object(arena, members.collect())
+            D::object(arena, members)
         };
-        let mut ctx: Vec<(&'c str, D)> = Vec::with_capacity(6);
+        let mut ctx = Gathered::new();
         if self.roots.path {
             let members = self
                 .path
                 .iter()
                 .map(|(k, v)| (*k, D::text(arena, (*v).into())));
-            ctx.push(("path", D::object(arena, members.collect())));
+            ctx.push("path", D::object(arena, members));
         }
         if self.roots.query {
-            ctx.push(("query", texts(&self.query)));
+            ctx.push("query", texts(&self.query));
         }
         if self.roots.headers {
             let members = self
                 .headers
                 .iter()
                 .map(|(k, v)| (*k, D::text(arena, v.as_ref().into())));
-            ctx.push(("headers", D::object(arena, members.collect())));
+            ctx.push("headers", D::object(arena, members));
         }
         push_some(&mut ctx, self.roots.body, "body", body);
         push_some(&mut ctx, self.roots.claims, "claims", claims);
@@ -137,6 +150,66 @@ impl<'r> RequestParts<'r> {
     }
 }
 
+/// A context's members, at most one per root, gathered on the stack rather than in a
+/// vector: each is an allocation fewer per request.
+struct Gathered<'c, D> {
+    slots: [Option<(&'c str, D)>; 6],
+    len: usize,
+}
+
+impl<'c, D> Gathered<'c, D> {
+    fn new() -> Self {
+        Gathered {
+            slots: std::array::from_fn(|_| None),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, key: &'c str, value: D) {
+        if let Some(slot) = self.slots.get_mut(self.len) {
+            *slot = Some((key, value));
+            self.len += 1;
+        }
+    }
+}
+
+impl<'c, D> IntoIterator for Gathered<'c, D> {
+    type Item = (&'c str, D);
+    type IntoIter = Counted<std::iter::Flatten<std::array::IntoIter<Option<(&'c str, D)>, 6>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Counted {
+            left: self.len,
+            inner: self.slots.into_iter().flatten(),
+        }
+    }
+}
+
+/// An iterator of a known number of items.
+struct Counted<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let item = self.inner.next()?;
+        self.left -= 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Counted<I> {}
+
 /// The claims as a borrowed tree: only the `wanted` ones, unless templates may read any.
 pub fn borrowed_claims<'c>(
     claims: &'c Value,
@@ -145,12 +218,22 @@ pub fn borrowed_claims<'c>(
 ) -> Borrowed<'c> {
     match (wanted, claims) {
         (MemberNames::Only(names), Value::Object(map)) => {
-            let members: Vec<_> = names
+            // Counted first, so that the members go straight into the arena.
+            let left = names
+                .iter()
+                .filter(|n| map.contains_key(n.as_str()))
+                .count();
+            let members = names
                 .iter()
                 .filter_map(|name| map.get_key_value(name.as_str()))
-                .map(|(k, v)| (k.as_str(), Borrowed::from_value(v, arena)))
-                .collect();
-            Borrowed::object(arena, members)
+                .map(|(k, v)| (k.as_str(), Borrowed::from_value(v, arena)));
+            Borrowed::object(
+                arena,
+                Counted {
+                    inner: members,
+                    left,
+                },
+            )
         }
         _ => Borrowed::from_value(claims, arena),
     }
@@ -164,23 +247,23 @@ pub fn response_context<'c, D: ContextDoc<'c>>(
     headers: &'c HeaderMap,
     body: Option<D>,
 ) -> D {
-    let mut ctx: Vec<(&'c str, D)> = Vec::with_capacity(3);
+    let mut ctx = Gathered::new();
     push_some(&mut ctx, roots.body, "body", body);
     if roots.status {
-        ctx.push(("status", D::number(status)));
+        ctx.push("status", D::number(status));
     }
     if roots.headers {
         let members = header_pairs(headers, &HeaderNames::All)
             .into_iter()
             .map(|(k, v)| (k, D::text(arena, v)));
-        ctx.push(("headers", D::object(arena, members.collect())));
+        ctx.push("headers", D::object(arena, members));
     }
     D::object(arena, ctx)
 }
 
-fn push_some<'c, D>(ctx: &mut Vec<(&'c str, D)>, wanted: bool, key: &'c str, value: Option<D>) {
+fn push_some<'c, D>(ctx: &mut Gathered<'c, D>, wanted: bool, key: &'c str, value: Option<D>) {
     if let (true, Some(value)) = (wanted, value) {
-        ctx.push((key, value));
+        ctx.push(key, value);
     }
 }
 
