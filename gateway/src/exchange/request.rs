@@ -4,13 +4,15 @@ use super::Outcome;
 use crate::proxy::upstream::{self, Caller, Forwarding};
 use crate::snapshot::{BufferedExchange, FacadeRoute};
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use pingora_error::Result;
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 use propylon_openapi::validate::{FieldError, RequestValidator};
 use propylon_openapi::PathParams;
-use propylon_policies::mapping::{arena_for, borrowed_claims, parse_borrowed, Doc, RequestParts};
+use propylon_policies::mapping::{
+    arena_for, borrowed_claims, parse_borrowed, Doc, RequestFields, RequestParts,
+};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::{json, Value};
 
@@ -52,6 +54,7 @@ pub fn map_request(
     let facade = FacadeParts {
         path: req.uri.path(),
         query: req.uri.query(),
+        content_type: req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()),
         headers: &req.headers,
     };
     let mapped = match map_parts(route, exchange, params, caller, facade, &body) {
@@ -62,13 +65,15 @@ pub fn map_request(
 }
 
 /// What mapping reads of the client's request besides its body: Pingora's head on the full
-/// path and for jobs; on the lean path, the parsed head's path and query and a map of just
-/// the fields the route reads (see `lean::whole`).
+/// path and for jobs; on the lean path, the parsed head's path, query and fields (see
+/// `lean::whole`).
 #[derive(Clone, Copy)]
 pub struct FacadeParts<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
-    pub headers: &'a HeaderMap,
+    pub content_type: Option<&'a str>,
+    /// The fields the route's templates read.
+    pub headers: &'a dyn RequestFields,
 }
 
 /// The backend request a facade request maps to, before it is written as a head: the
@@ -98,7 +103,7 @@ pub fn map_parts(
     req: FacadeParts<'_>,
     body: &[u8],
 ) -> std::result::Result<Mapped, Box<Problem>> {
-    let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = req.content_type;
     let parse = !body.is_empty()
         && (super::is_json(content_type) || exchange.validate_body || route.roots.body);
     let parts = RequestParts::new(

@@ -76,16 +76,29 @@ pub struct RequestParts<'r> {
     consumer: Option<&'r str>,
 }
 
+/// A request's header fields, as templates read them.
+pub trait RequestFields {
+    /// The `wanted` fields, named in lower case, with their values (repeats joined with
+    /// `", "`; values that are not UTF-8 decoded lossily).
+    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> Vec<(&'h str, Cow<'h, str>)>;
+}
+
+impl RequestFields for HeaderMap {
+    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> Vec<(&'h str, Cow<'h, str>)> {
+        header_pairs(self, wanted)
+    }
+}
+
 impl<'r> RequestParts<'r> {
     /// Keeps only the parts in `roots`, and of the headers those in `headers`. The query is
     /// percent-decoded (`+` is a space), a repeated name keeping its first value; repeated
     /// headers are joined with `", "`.
     pub fn new(
         roots: Roots,
-        header_names: &HeaderNames,
+        header_names: &'r HeaderNames,
         path_params: impl IntoIterator<Item = (&'r str, &'r str)>,
         raw_query: Option<&'r str>,
-        headers: &'r HeaderMap,
+        headers: &'r (impl RequestFields + ?Sized),
         consumer: Option<&'r str>,
     ) -> RequestParts<'r> {
         RequestParts {
@@ -101,7 +114,7 @@ impl<'r> RequestParts<'r> {
                 Vec::new()
             },
             headers: if roots.headers {
-                header_pairs(headers, header_names)
+                headers.read(header_names)
             } else {
                 Vec::new()
             },
@@ -317,7 +330,7 @@ mod tests {
     #[allow(clippy::too_many_arguments)]
     fn request_context<'r>(
         roots: Roots,
-        header_names: &HeaderNames,
+        header_names: &'r HeaderNames,
         path_params: impl IntoIterator<Item = (&'r str, &'r str)>,
         raw_query: Option<&'r str>,
         headers: &'r HeaderMap,

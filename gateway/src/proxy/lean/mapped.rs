@@ -1,5 +1,5 @@
 //! The whole lane's mapped request, read and written without Pingora's `RequestHeader`: the
-//! fields mapping reads go into a small header map, and the backend's head is written from
+//! fields mapping reads are read from the parsed head, and the backend's head is written from
 //! the client's parsed fields with the route's edits, as `upstream::apply` and
 //! `exchange::request::finish` make it on the full path (a unit test holds the two alike).
 
@@ -8,19 +8,64 @@ use crate::exchange::Mapped;
 use crate::snapshot::FacadeRoute;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use propylon_openapi::validate::RequestValidator;
-use propylon_policies::mapping::HeaderNames;
+use propylon_policies::mapping::{HeaderNames, RequestFields};
+use std::borrow::Cow;
 
-/// The client's fields that mapping reads: `Content-Type` and those the route's templates
-/// name (all of them for `$.headers`). Building the whole map costs a copy of every name and
-/// value; a chain request carries a ~700-byte bearer token no template reads.
-pub fn facade_fields(req: &ClientRequest<'_>, wanted: &HeaderNames) -> Option<HeaderMap> {
-    fields_named(req, |name| {
-        name.eq_ignore_ascii_case("content-type")
-            || match wanted {
-                HeaderNames::All => true,
-                HeaderNames::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
-            }
+/// The client's fields as the route's templates read them.
+pub enum ClientFields<'a> {
+    /// Templates that name their fields read them straight from the parsed head: no header
+    /// map, whose names and values are copies (an allocation each, and two for the map).
+    /// The context's names are the templates' own (in lower case), so no field name is
+    /// lower-cased.
+    Named {
+        fields: &'a [httparse::Header<'a>],
+        names: &'a [String],
+    },
+    /// Templates that read `$.headers` whole: every field, in a header map.
+    All(HeaderMap),
+}
+
+/// The client's fields for templates that want `wanted`; `None` when a field that goes into
+/// a header map is not a valid name or value.
+pub fn client_fields<'a>(
+    req: &ClientRequest<'a>,
+    wanted: &'a HeaderNames,
+) -> Option<ClientFields<'a>> {
+    Some(match wanted {
+        HeaderNames::Only(names) => ClientFields::Named {
+            fields: req.headers,
+            names,
+        },
+        HeaderNames::All => ClientFields::All(fields_named(req, |_| true)?),
     })
+}
+
+impl RequestFields for ClientFields<'_> {
+    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> Vec<(&'h str, Cow<'h, str>)> {
+        let (fields, names) = match (self, wanted) {
+            (ClientFields::All(map), _) => return map.read(wanted),
+            (ClientFields::Named { fields, .. }, HeaderNames::Only(names)) => {
+                (fields, names.as_slice())
+            }
+            (ClientFields::Named { fields, names }, HeaderNames::All) => (fields, *names),
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let mut values = fields.iter().filter(|f| f.name.eq_ignore_ascii_case(name));
+            let Some(first) = values.next() else {
+                continue;
+            };
+            // Repeats joined with ", ", as `HeaderMap`'s reading joins them.
+            let joined = values.fold(String::from_utf8_lossy(first.value), |mut joined, f| {
+                let text = joined.to_mut();
+                text.push_str(", ");
+                text.push_str(&String::from_utf8_lossy(f.value));
+                joined
+            });
+            out.push((name.as_str(), joined));
+        }
+        out
+    }
 }
 
 /// The client's fields named as the spec's header parameters, which is all parameter
@@ -181,6 +226,32 @@ mod tests {
     }
 
     #[test]
+    fn named_fields_read_as_a_header_map_of_them_reads() {
+        let head = b"POST /o HTTP/1.1\r\nHost: gw\r\nX-Tenant: acme\r\nx-tenant: beta\r\nX-Odd: caf\xe9\r\nAccept: */*\r\n\r\n";
+        let mut slots = crate::proxy::lean::head::header_slots();
+        let Parsed::Servable(req) = parse_request(head, &mut slots) else {
+            panic!("not servable");
+        };
+        let names = HeaderNames::Only(vec!["x-tenant".into(), "x-odd".into(), "x-none".into()]);
+        let named = client_fields(&req, &names).unwrap();
+        assert!(matches!(named, ClientFields::Named { .. }));
+        let all = client_fields(&req, &HeaderNames::All).unwrap();
+        assert!(matches!(all, ClientFields::All(_)));
+        let mut from_head = named.read(&names);
+        let mut from_map = all.read(&names);
+        from_head.sort();
+        from_map.sort();
+        assert_eq!(from_head, from_map);
+        assert_eq!(
+            from_head,
+            [
+                ("x-odd", Cow::from("caf\u{fffd}")),
+                ("x-tenant", Cow::from("acme, beta")),
+            ]
+        );
+    }
+
+    #[test]
     fn plainly_valid_targets_are_those_http_takes() {
         let mut tried = 0;
         for b in 0..=255_u8 {
@@ -243,11 +314,15 @@ mod tests {
             consumer: "anonymous",
             claims: None,
         };
-        let map = facade_fields(&req, &route.header_names).unwrap();
+        let read = client_fields(&req, &route.header_names).unwrap();
         let facade = FacadeParts {
             path: req.path,
             query: req.query,
-            headers: &map,
+            content_type: crate::proxy::admission::RequestHeaders::header(
+                req.headers,
+                "content-type",
+            ),
+            headers: &read,
         };
         let Ok(mapped) = map_parts(&route, exchange, &params, &caller, facade, &body) else {
             panic!("not mapped");

@@ -6,12 +6,14 @@
 use super::head::{self, Forwarded};
 use super::{mapped, Call, Decision};
 use crate::exchange::{self, Answer, FacadeParts, Outcome};
+use crate::proxy::admission::RequestHeaders;
 use crate::proxy::upstream::Caller;
 use crate::snapshot::BufferedExchange;
 use http::Method;
 use pingora_core::protocols::Stream;
 use pingora_error::{Error, ErrorType};
 use propylon_openapi::PathParams;
+
 use propylon_policies::{Problem, ProblemKind};
 
 impl Call<'_> {
@@ -23,7 +25,7 @@ impl Call<'_> {
         exchange: &BufferedExchange,
         body: &[u8],
     ) -> Decision {
-        let Some(fields) = mapped::facade_fields(self.req, &self.route.header_names) else {
+        let Some(fields) = mapped::client_fields(self.req, &self.route.header_names) else {
             let problem = Problem::new(ProblemKind::BadRequest, "the request cannot be processed");
             return self
                 .answer_problem(stream, problem, "InvalidHTTPHeader")
@@ -36,6 +38,7 @@ impl Call<'_> {
         let facade = FacadeParts {
             path: self.req.path,
             query: self.req.query,
+            content_type: self.req.headers.header("content-type"),
             headers: &fields,
         };
         let mapped = match exchange::map_parts(self.route, exchange, params, &caller, facade, body)
