@@ -18,6 +18,14 @@ pub enum Outcome {
     Problem(propylon_policies::Problem),
 }
 
+/// A rendered body as `Bytes` without a second allocation. `Bytes::from` a vector with room
+/// to spare allocates a shared header for it; a boxed slice it takes as it is. The shrink
+/// is in place (mimalloc keeps a block that shrinks by less than half; a template's buffer
+/// is sized from the largest body it wrote, so it nearly always does).
+pub(crate) fn rendered_body(body: Vec<u8>) -> bytes::Bytes {
+    bytes::Bytes::from(body.into_boxed_slice())
+}
+
 /// `application/json` or any `+json` type, parameters ignored.
 pub(crate) fn is_json(content_type: Option<&str>) -> bool {
     // Compared without case and without a lower-case copy per request.

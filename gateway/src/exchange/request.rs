@@ -221,7 +221,7 @@ fn json_body_for<D: Doc>(
             let bytes = template
                 .render_json(context)
                 .unwrap_or_else(|| b"{}".to_vec());
-            (Some(Bytes::from(bytes)), Some("application/json"))
+            (Some(super::rendered_body(bytes)), Some("application/json"))
         }
         None => (None, None),
     }

@@ -68,7 +68,7 @@ pub fn shape_answer(
             }
         };
         let ctx: Borrowed = response_context(&*arena, roots, upstream_status, headers, body_json);
-        let body = template.map(|t| Bytes::from(t.render_json(&ctx).unwrap_or_else(null)));
+        let body = template.map(|t| super::rendered_body(t.render_json(&ctx).unwrap_or_else(null)));
         return shaped(route, status, &answer, body, &ctx);
     }
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -91,7 +91,7 @@ pub fn shape_answer(
     let (ctx, body) = match template {
         Some(t) => {
             let ctx: Value = response_context(&(), roots, upstream_status, headers, body_json);
-            let body = Bytes::from(t.render_json(&ctx).unwrap_or_else(null));
+            let body = super::rendered_body(t.render_json(&ctx).unwrap_or_else(null));
             (ctx, Some(body))
         }
         None => {
