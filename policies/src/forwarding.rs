@@ -1,10 +1,13 @@
 //! `X-Forwarded-For` / `X-Forwarded-Proto`, as de-facto standard proxies set them.
 
-/// The `X-Forwarded-For` value to send upstream: the client's list with the peer appended.
-pub fn forwarded_for(existing: Option<&str>, client_ip: &str) -> String {
+use std::borrow::Cow;
+
+/// The `X-Forwarded-For` value to send upstream: the client's list with the peer appended
+/// (the peer's address itself, not a copy, when the client sent none).
+pub fn forwarded_for<'a>(existing: Option<&str>, client_ip: &'a str) -> Cow<'a, str> {
     match existing.map(str::trim) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {client_ip}"),
-        _ => client_ip.to_string(),
+        Some(prev) if !prev.is_empty() => Cow::Owned(format!("{prev}, {client_ip}")),
+        _ => Cow::Borrowed(client_ip),
     }
 }
 

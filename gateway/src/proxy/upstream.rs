@@ -120,7 +120,7 @@ pub fn apply(
                 .and_then(|v| v.to_str().ok()),
             ip,
         );
-        request.insert_header("x-forwarded-for", xff)?;
+        request.insert_header("x-forwarded-for", xff.as_ref())?;
     }
     request.insert_header("x-forwarded-proto", "http")?;
     Ok(())

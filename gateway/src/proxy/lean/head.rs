@@ -6,6 +6,7 @@ use super::framing::Framing;
 use crate::proxy::admission::RequestHeaders;
 use http::Method;
 use propylon_policies::forwarding::forwarded_for;
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
 /// Most header fields in a head this path reads; more go to Pingora's full path.
@@ -76,7 +77,9 @@ pub fn parse_request<'b>(buf: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Parse
         return Parsed::Other;
     };
     // Origin form only, and what `http::Uri` accepts (Pingora's parser refuses the rest).
-    if !target.starts_with('/') || target.parse::<http::uri::PathAndQuery>().is_err() {
+    let origin_form = plainly_valid_target(target)
+        || target.starts_with('/') && target.parse::<http::uri::PathAndQuery>().is_ok();
+    if !origin_form {
         return Parsed::Other;
     }
     let headers: &'b [httparse::Header<'b>] = req.headers;
@@ -200,10 +203,21 @@ pub(super) fn request_line(out: &mut Vec<u8>, method: &Method, target: &str) {
     out.extend_from_slice(b" HTTP/1.1\r\n");
 }
 
+/// `target` is an absolute path (and query) of bytes that `http::uri::PathAndQuery` always
+/// takes: ASCII letters, digits and `/-._~!$&'()*+,;=:@%?`. Such a target (most clients',
+/// every rendered path template's) needs no trial parse into one, which costs an
+/// allocation; anything else is parsed, and refused as the full path refuses it.
+pub(super) fn plainly_valid_target(target: &str) -> bool {
+    target.starts_with('/')
+        && target
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%?".contains(&b))
+}
+
 impl Forwarded<'_> {
     /// The `X-Forwarded-For` the backend gets: `prior` (the request's) with the client's
     /// address added; `None` without a client address.
-    pub(super) fn forwarded_for(&self, prior: Option<&str>) -> Option<String> {
+    pub(super) fn forwarded_for(&self, prior: Option<&str>) -> Option<Cow<'_, str>> {
         self.client_ip.map(|ip| forwarded_for(prior, ip))
     }
 
@@ -443,6 +457,35 @@ fn itoa3(status: u16) -> [u8; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plainly_valid_targets_are_those_http_takes() {
+        let mut tried = 0;
+        for b in 0..=255_u8 {
+            for target in [
+                vec![b'/', b],
+                vec![b'/', b'a', b'?', b'q', b'=', b],
+                vec![b],
+            ] {
+                let Ok(target) = String::from_utf8(target) else {
+                    continue;
+                };
+                if plainly_valid_target(&target) {
+                    tried += 1;
+                    assert!(
+                        target.parse::<http::uri::PathAndQuery>().is_ok(),
+                        "{target:?}"
+                    );
+                }
+            }
+        }
+        assert!(tried > 150, "{tried}");
+        assert!(plainly_valid_target("/base/orders/7?x=1&y=%20"));
+        assert!(!plainly_valid_target("/a b"));
+        assert!(!plainly_valid_target("/a#b"));
+        assert!(!plainly_valid_target("a"));
+        assert!(!plainly_valid_target(""));
+    }
 
     fn parse(text: &str) -> Option<(Method, String, Option<String>)> {
         let mut slots = header_slots();
