@@ -10,7 +10,7 @@ use propylon_policies::auth::{
     bearer_token, AuthFailure, AuthOutcome, Authenticator, Credentials, KeySet, LastToken,
     TokenError,
 };
-use propylon_policies::limits::LimitDecision;
+use propylon_policies::limits::{LimitDecision, LimitFields};
 use propylon_policies::Problem;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -40,7 +40,7 @@ pub enum Admission {
 pub struct Admitted {
     pub consumer: String,
     pub claims: Option<Arc<Value>>,
-    pub limit_headers: Vec<(&'static str, String)>,
+    pub limit_headers: LimitFields,
 }
 
 /// `last_token` is the client connection's, where the caller keeps one (the lean path).
@@ -164,7 +164,7 @@ fn limit(
             Some(limit) => (limit, Cow::Borrowed(consumer)),
             None => {
                 return LimitDecision::Allow {
-                    headers: Vec::new(),
+                    headers: LimitFields::none(),
                 }
             }
         },

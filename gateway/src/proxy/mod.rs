@@ -32,6 +32,7 @@ use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use propylon_openapi::{PathParams, RouteLookup};
+use propylon_policies::limits::LimitFields;
 use propylon_policies::mapping::{response_context, RequestParts, Roots};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
@@ -273,7 +274,7 @@ impl FacadeProxy {
                 Err(problem) => return self.respond_problem(session, ctx, *problem).await,
             },
         };
-        respond::answer(session, answer, &ctx.request_id, &[]).await?;
+        respond::answer(session, answer, &ctx.request_id, &LimitFields::none()).await?;
         Ok(true)
     }
 
@@ -316,7 +317,7 @@ pub struct RequestCtx {
     consumer: String,
     claims: Option<Arc<Value>>,
     /// `RateLimit-Policy` / `RateLimit`, on every answer of an admitted request.
-    limit_headers: Vec<(&'static str, String)>,
+    limit_headers: LimitFields,
 }
 
 impl RequestCtx {
@@ -346,7 +347,7 @@ impl ProxyHttp for FacadeProxy {
             client_ip: None,
             consumer: String::new(),
             claims: None,
-            limit_headers: Vec::new(),
+            limit_headers: LimitFields::none(),
         }
     }
 
@@ -508,7 +509,7 @@ impl ProxyHttp for FacadeProxy {
             apply_response_edits(&route.response, upstream_response)?;
         }
         for (name, value) in &ctx.limit_headers {
-            upstream_response.insert_header(*name, value.as_str())?;
+            upstream_response.insert_header(name, value)?;
         }
         upstream_response.insert_header("x-request-id", ctx.request_id.as_str())
     }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use pingora_error::Result;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
+use propylon_policies::limits::LimitFields;
 use propylon_policies::problem::{Problem, CONTENT_TYPE};
 
 /// Writes `problem` as `application/problem+json`, with `X-Request-Id` and `extra` headers
@@ -14,7 +15,7 @@ pub async fn problem(
     session: &mut Session,
     problem: &Problem,
     request_id: &str,
-    extra: &[(&'static str, String)],
+    extra: &LimitFields,
 ) -> Result<()> {
     let (header, body) = problem_answer(problem, request_id, extra)?;
     write(session, header, body).await
@@ -25,7 +26,7 @@ pub async fn problem(
 pub fn problem_answer(
     problem: &Problem,
     request_id: &str,
-    extra: &[(&'static str, String)],
+    extra: &LimitFields,
 ) -> Result<(ResponseHeader, Bytes)> {
     let mut header = ResponseHeader::build(problem.status_code(), Some(7))?;
     // Appended: a problem may carry several challenges (`WWW-Authenticate: Bearer …` and
@@ -34,7 +35,7 @@ pub fn problem_answer(
         header.append_header(*name, value.as_str())?;
     }
     for (name, value) in extra {
-        header.insert_header(*name, value.as_str())?;
+        header.insert_header(name, value)?;
     }
     let body = Bytes::from(problem.to_body());
     own_fields(&mut header, CONTENT_TYPE, &body, request_id)?;
@@ -81,7 +82,7 @@ pub async fn answer(
     session: &mut Session,
     answer: Answer,
     request_id: &str,
-    extra: &[(&'static str, String)],
+    extra: &LimitFields,
 ) -> Result<()> {
     let (header, body) = answer_parts(answer, request_id, extra)?;
     write(session, header, body).await
@@ -93,7 +94,7 @@ pub async fn answer(
 pub fn answer_parts(
     answer: Answer,
     request_id: &str,
-    extra: &[(&'static str, String)],
+    extra: &LimitFields,
 ) -> Result<(ResponseHeader, Bytes)> {
     // No map of the fields' original case: every name here is already an `http` name.
     let mut header = ResponseHeader::build_no_case(answer.status, Some(answer.headers.len() + 2))?;
@@ -101,7 +102,7 @@ pub fn answer_parts(
         header.append_header(name, value)?;
     }
     for (name, value) in extra {
-        header.insert_header(*name, value.as_str())?;
+        header.insert_header(name, value)?;
     }
     header.insert_header(http::header::CONTENT_LENGTH, answer.body.len().to_string())?;
     header.insert_header("x-request-id", request_id)?;

@@ -17,12 +17,61 @@ const BURST_POLICY: &str = "burst";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LimitDecision {
-    /// Carries `RateLimit-Policy` and `RateLimit` (empty when the limit has neither part).
-    Allow {
-        headers: Vec<(&'static str, String)>,
-    },
+    /// Carries `RateLimit-Policy` and `RateLimit` (none when the limit has neither part).
+    Allow { headers: LimitFields },
     /// A 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit` in `problem.headers`.
     Deny { problem: Problem },
+}
+
+/// The `RateLimit-Policy` and `RateLimit` fields of an allowed request, or none. Both values
+/// are written into one string: one allocation per request, where a vector of two strings
+/// took three.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LimitFields {
+    /// The policy's value, then the `RateLimit` value; empty for no fields.
+    values: String,
+    policy_len: usize,
+}
+
+impl LimitFields {
+    /// No fields (a limit with neither a rate nor a quota, or no limit).
+    pub fn none() -> LimitFields {
+        LimitFields::default()
+    }
+
+    /// The two fields with these values.
+    pub fn new(policy: &str, ratelimit: &str) -> LimitFields {
+        LimitFields {
+            values: [policy, ratelimit].concat(),
+            policy_len: policy.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Each field as `(name, value)`.
+    pub fn iter(&self) -> LimitFieldsIter<'_> {
+        let split = self.values.split_at_checked(self.policy_len);
+        let fields = split
+            .filter(|_| !self.is_empty())
+            .map(|(policy, ratelimit)| [(RATELIMIT_POLICY, policy), (RATELIMIT, ratelimit)]);
+        fields.into_iter().flatten()
+    }
+}
+
+/// The fields of a [`LimitFields`].
+pub type LimitFieldsIter<'a> =
+    std::iter::Flatten<std::option::IntoIter<[(&'static str, &'a str); 2]>>;
+
+impl<'a> IntoIterator for &'a LimitFields {
+    type Item = (&'static str, &'a str);
+    type IntoIter = LimitFieldsIter<'a>;
+
+    fn into_iter(self) -> LimitFieldsIter<'a> {
+        self.iter()
+    }
 }
 
 /// A configured limit, e.g. the `default` one, a consumer's or an operation's override.
@@ -93,7 +142,7 @@ impl<C: Clock> Limit<C> {
                     now_unix,
                 ),
                 None => LimitDecision::Allow {
-                    headers: Vec::new(),
+                    headers: LimitFields::none(),
                 },
             };
         };
@@ -126,11 +175,17 @@ impl<C: Clock> Limit<C> {
     }
 
     fn allow(&self, policy: &str, remaining: u64, reset: u64, now_unix: u64) -> LimitDecision {
+        let mut values = String::with_capacity(
+            self.fixed_policy.as_ref().map_or(96, String::len) + policy.len() + 48,
+        );
+        match &self.fixed_policy {
+            Some(fixed) => values.push_str(fixed),
+            None => values.push_str(&self.policy_header(now_unix)),
+        }
+        let policy_len = values.len();
+        write_ratelimit(&mut values, policy, remaining, reset);
         LimitDecision::Allow {
-            headers: vec![
-                (RATELIMIT_POLICY, self.policy(now_unix)),
-                (RATELIMIT, ratelimit_field(policy, remaining, reset)),
-            ],
+            headers: LimitFields { values, policy_len },
         }
     }
 
@@ -208,16 +263,14 @@ impl<C: Clock> Limit<C> {
 }
 
 /// `"<policy>";r=<remaining>;t=<reset>`, written without `format!` (once per request).
-fn ratelimit_field(policy: &str, remaining: u64, reset: u64) -> String {
+fn write_ratelimit(field: &mut String, policy: &str, remaining: u64, reset: u64) {
     let mut digits = itoa::Buffer::new();
-    let mut field = String::with_capacity(policy.len() + 48);
     field.push('"');
     field.push_str(policy);
     field.push_str("\";r=");
     field.push_str(digits.format(remaining));
     field.push_str(";t=");
     field.push_str(digits.format(reset));
-    field
 }
 
 fn unit_name(per_secs: u32) -> &'static str {

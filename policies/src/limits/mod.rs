@@ -15,7 +15,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-pub use limit::{Limit, LimitDecision, RATELIMIT, RATELIMIT_POLICY, RETRY_AFTER};
+pub use limit::{Limit, LimitDecision, LimitFields, RATELIMIT, RATELIMIT_POLICY, RETRY_AFTER};
 pub use quota::{counter_key, MemoryQuotaCounters, QuotaCounters, QuotaOutcome};
 pub use rate::{RateLimiter, RateOutcome};
 pub use spec::{LimitError, LimitSpec, QuotaSpec, Rate};

@@ -33,7 +33,10 @@ fn header<'a>(headers: &'a [(&'static str, String)], name: &str) -> Option<&'a s
 
 fn allowed_headers(d: LimitDecision) -> Vec<(&'static str, String)> {
     match d {
-        LimitDecision::Allow { headers } => headers,
+        LimitDecision::Allow { headers } => headers
+            .iter()
+            .map(|(name, value)| (name, value.to_string()))
+            .collect(),
         LimitDecision::Deny { problem } => panic!("denied: {}", problem.detail),
     }
 }
@@ -215,7 +218,9 @@ fn limits_are_namespaced_and_partial_specs_work() {
     let (none, _c) = limit("none", None, None, None);
     assert_eq!(
         none.check("c", &counters, 0),
-        LimitDecision::Allow { headers: vec![] }
+        LimitDecision::Allow {
+            headers: LimitFields::none()
+        }
     );
     assert!(none.spec().is_empty());
 }
@@ -230,4 +235,20 @@ fn evict_idle_bounds_rate_state() {
     clock.advance(Duration::from_secs(2));
     l.evict_idle();
     allowed_headers(l.check("c0", &counters, 0));
+}
+
+#[test]
+fn limit_fields_are_both_fields_or_none() {
+    let fields = LimitFields::new("\"burst\";q=5;w=1", "\"burst\";r=4;t=1");
+    let pairs: Vec<_> = fields.iter().collect();
+    assert_eq!(
+        pairs,
+        [
+            (RATELIMIT_POLICY, "\"burst\";q=5;w=1"),
+            (RATELIMIT, "\"burst\";r=4;t=1")
+        ]
+    );
+    assert_eq!((&fields).into_iter().count(), 2);
+    assert!(LimitFields::none().is_empty());
+    assert_eq!(LimitFields::none().iter().count(), 0);
 }

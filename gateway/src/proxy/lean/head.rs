@@ -6,6 +6,7 @@ use super::framing::Framing;
 use crate::proxy::admission::RequestHeaders;
 use http::Method;
 use propylon_policies::forwarding::forwarded_for;
+use propylon_policies::limits::LimitFields;
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
@@ -263,7 +264,7 @@ pub enum BadAnswer {
 /// The fields the gateway adds to the client's head: `extra` (the `RateLimit` fields) and
 /// `X-Request-Id`.
 pub struct GatewayFields<'a> {
-    pub extra: &'a [(&'static str, String)],
+    pub extra: &'a LimitFields,
     pub request_id: &'a str,
 }
 
@@ -579,7 +580,7 @@ mod tests {
     fn reads_how_an_answer_ends() {
         let framing = |text: &str, head: bool| {
             let fields = GatewayFields {
-                extra: &[],
+                extra: &LimitFields::none(),
                 request_id: "rid",
             };
             parse_answer(text.as_bytes(), head, &fields, &mut Vec::new())
@@ -593,7 +594,7 @@ mod tests {
         let both = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(framing(both, false), Ok(Some((Framing::Chunked, true))));
         let fields = GatewayFields {
-            extra: &[],
+            extra: &LimitFields::none(),
             request_id: "rid",
         };
         let mut out = Vec::new();
@@ -638,7 +639,7 @@ mod tests {
     fn the_client_gets_the_backend_fields_and_the_gateway_ones() {
         let backend = b"HTTP/1.1 200 Whatever\r\nServer: b\r\nConnection: keep-alive\r\nX-Request-Id: theirs\r\nRateLimit: old\r\nContent-Length: 2\r\n\r\n";
         let mut out = Vec::new();
-        let extra = [("RateLimit", "limit=10".to_string())];
+        let extra = LimitFields::new("\"q\";q=10", "limit=10");
         let fields = GatewayFields {
             extra: &extra,
             request_id: "rid",
@@ -650,7 +651,7 @@ mod tests {
         );
         assert_eq!(
             String::from_utf8(out).expect("ascii"),
-            "HTTP/1.1 200 OK\r\nServer: b\r\nContent-Length: 2\r\nRateLimit: limit=10\r\nX-Request-Id: rid\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nServer: b\r\nContent-Length: 2\r\nratelimit-policy: \"q\";q=10\r\nratelimit: limit=10\r\nX-Request-Id: rid\r\n\r\n"
         );
     }
 
@@ -673,7 +674,7 @@ mod tests {
             ],
             body: bytes::Bytes::from_static(b"{}"),
         };
-        let extra = [("ratelimit", "limit=10".to_string())];
+        let extra = LimitFields::new("\"q\";q=10", "limit=10");
         let fields = |head: &[u8]| {
             let mut slots = [httparse::EMPTY_HEADER; 16];
             let mut parsed = httparse::Response::new(&mut slots);
@@ -705,6 +706,7 @@ mod tests {
             [
                 "content-length: 2",
                 "content-type: application/json",
+                "ratelimit-policy: \"q\";q=10",
                 "ratelimit: limit=10",
                 "x-request-id: rid",
                 "x-tag: a",

@@ -43,6 +43,7 @@ use pingora_timeout::fast_timeout::fast_timeout;
 use pool::UpstreamPool;
 use propylon_openapi::{PathParams, RouteLookup};
 use propylon_policies::auth::LastToken;
+use propylon_policies::limits::LimitFields;
 use propylon_policies::request_id::{request_id_in, IdBuffer};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
@@ -202,7 +203,7 @@ impl LeanPath {
             last_token: &memory.last_token,
             consumer: String::new(),
             claims: None,
-            limit_headers: Vec::new(),
+            limit_headers: LimitFields::none(),
         };
         let body = &buf[req.head_len..total];
         call.run(stream, client_ip, &params, lane, body).await
@@ -302,7 +303,7 @@ struct Call<'a> {
     /// Set by admission (as `FacadeProxy`'s context is).
     consumer: String,
     claims: Option<Arc<Value>>,
-    limit_headers: Vec<(&'static str, String)>,
+    limit_headers: LimitFields,
 }
 
 impl Call<'_> {
