@@ -178,10 +178,7 @@ impl<C: Clock> Limit<C> {
         let mut values = String::with_capacity(
             self.fixed_policy.as_ref().map_or(96, String::len) + policy.len() + 48,
         );
-        match &self.fixed_policy {
-            Some(fixed) => values.push_str(fixed),
-            None => values.push_str(&self.policy_header(now_unix)),
-        }
+        self.write_policy(now_unix, &mut values);
         let policy_len = values.len();
         write_ratelimit(&mut values, policy, remaining, reset);
         LimitDecision::Allow {
@@ -236,9 +233,16 @@ impl<C: Clock> Limit<C> {
     }
 
     fn policy(&self, now_unix: u64) -> String {
+        let mut policy = String::new();
+        self.write_policy(now_unix, &mut policy);
+        policy
+    }
+
+    /// The `RateLimit-Policy` value, appended to `out`.
+    fn write_policy(&self, now_unix: u64, out: &mut String) {
         match &self.fixed_policy {
-            Some(p) => p.clone(),
-            None => self.policy_header(now_unix),
+            Some(fixed) => out.push_str(fixed),
+            None => out.push_str(&self.policy_header(now_unix)),
         }
     }
 
