@@ -3,7 +3,7 @@
 
 use super::doc::{Borrowed, Doc};
 use super::roots::{ClaimNames, HeaderNames, MemberNames, Roots};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use percent_encoding::percent_decode_str;
 use propylon_json::{Bump, Number};
 use serde_json::{Map, Value};
@@ -307,19 +307,25 @@ fn decode(s: &str) -> Cow<'_, str> {
 fn header_pairs<'h>(headers: &'h HeaderMap, wanted: &HeaderNames) -> Vec<(&'h str, Cow<'h, str>)> {
     let mut out = Vec::new();
     for name in headers.keys().filter(|n| wanted.wants(n.as_str())) {
-        let mut values = headers.get_all(name).iter();
-        let first = values
-            .next()
-            .map_or(Cow::Borrowed(""), |v| String::from_utf8_lossy(v.as_bytes()));
-        let joined = values.fold(first, |mut joined, value| {
-            let text = joined.to_mut();
-            text.push_str(", ");
-            text.push_str(&String::from_utf8_lossy(value.as_bytes()));
-            joined
-        });
-        out.push((name.as_str(), joined));
+        let values = headers.get_all(name).iter().map(HeaderValue::as_bytes);
+        out.push((
+            name.as_str(),
+            joined_values(values).unwrap_or(Cow::Borrowed("")),
+        ));
     }
     out
+}
+
+/// A field's values as templates read them: joined with `", "`, each decoded lossily when
+/// it is not UTF-8; `None` for no value.
+pub fn joined_values<'h>(mut values: impl Iterator<Item = &'h [u8]>) -> Option<Cow<'h, str>> {
+    let first = String::from_utf8_lossy(values.next()?);
+    Some(values.fold(first, |mut joined, value| {
+        let text = joined.to_mut();
+        text.push_str(", ");
+        text.push_str(&String::from_utf8_lossy(value));
+        joined
+    }))
 }
 
 #[cfg(test)]

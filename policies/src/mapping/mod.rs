@@ -40,7 +40,9 @@ mod value;
 mod tests;
 
 pub use arena::{arena_for, Arena};
-pub use context::{borrowed_claims, response_context, ContextDoc, RequestFields, RequestParts};
+pub use context::{
+    borrowed_claims, joined_values, response_context, ContextDoc, RequestFields, RequestParts,
+};
 pub use doc::{parse_borrowed, parse_pruned, Borrowed, Doc, NotJson};
 pub use error::MappingError;
 pub use propylon_json::Bump;

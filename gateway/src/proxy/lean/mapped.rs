@@ -8,7 +8,7 @@ use crate::exchange::Mapped;
 use crate::snapshot::FacadeRoute;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use propylon_openapi::validate::RequestValidator;
-use propylon_policies::mapping::{HeaderNames, RequestFields};
+use propylon_policies::mapping::{joined_values, HeaderNames, RequestFields};
 use std::borrow::Cow;
 
 /// The client's fields as the route's templates read them.
@@ -51,18 +51,10 @@ impl RequestFields for ClientFields<'_> {
         };
         let mut out = Vec::new();
         for name in names {
-            let mut values = fields.iter().filter(|f| f.name.eq_ignore_ascii_case(name));
-            let Some(first) = values.next() else {
-                continue;
-            };
-            // Repeats joined with ", ", as `HeaderMap`'s reading joins them.
-            let joined = values.fold(String::from_utf8_lossy(first.value), |mut joined, f| {
-                let text = joined.to_mut();
-                text.push_str(", ");
-                text.push_str(&String::from_utf8_lossy(f.value));
-                joined
-            });
-            out.push((name.as_str(), joined));
+            let named = fields.iter().filter(|f| f.name.eq_ignore_ascii_case(name));
+            if let Some(joined) = joined_values(named.map(|f| f.value)) {
+                out.push((name.as_str(), joined));
+            }
         }
         out
     }
