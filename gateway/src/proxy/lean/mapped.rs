@@ -4,7 +4,8 @@
 //! `exchange::request::finish` make it on the full path (a unit test holds the two alike).
 
 use super::head::{self, field, hop_by_hop, request_line, ClientRequest, Forwarded};
-use crate::exchange::Mapped;
+use crate::exchange::{FacadeParts, Mapped};
+use crate::proxy::admission::RequestHeaders;
 use crate::snapshot::FacadeRoute;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use propylon_openapi::validate::RequestValidator;
@@ -57,6 +58,17 @@ impl RequestFields for ClientFields<'_> {
             }
         }
         out
+    }
+}
+
+/// What mapping reads of the client's request besides its body: its path, query, content
+/// type and `fields`.
+pub fn facade_parts<'a>(req: &ClientRequest<'a>, fields: &'a ClientFields<'a>) -> FacadeParts<'a> {
+    FacadeParts {
+        path: req.path,
+        query: req.query,
+        content_type: req.headers.header("content-type"),
+        headers: fields,
     }
 }
 
@@ -184,7 +196,7 @@ fn first<'v>(fields: &[(&str, &'v [u8])], name: &str) -> Option<&'v [u8]> {
 mod tests {
     use super::*;
     use crate::config::{compile_text, LimitReuse};
-    use crate::exchange::{map_parts, FacadeParts};
+    use crate::exchange::map_parts;
     use crate::proxy::lean::head::{parse_request, Parsed};
     use crate::proxy::upstream::{Caller, Forwarding};
     use bytes::Bytes;
@@ -267,15 +279,7 @@ mod tests {
             claims: None,
         };
         let read = client_fields(&req, &route.header_names).unwrap();
-        let facade = FacadeParts {
-            path: req.path,
-            query: req.query,
-            content_type: crate::proxy::admission::RequestHeaders::header(
-                req.headers,
-                "content-type",
-            ),
-            headers: &read,
-        };
+        let facade = facade_parts(&req, &read);
         let Ok(mapped) = map_parts(&route, exchange, &params, &caller, facade, &body) else {
             panic!("not mapped");
         };

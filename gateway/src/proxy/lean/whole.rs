@@ -5,15 +5,13 @@
 
 use super::head::{self, Forwarded};
 use super::{mapped, Call, Decision};
-use crate::exchange::{self, Answer, FacadeParts, Outcome};
-use crate::proxy::admission::RequestHeaders;
+use crate::exchange::{self, Answer, Outcome};
 use crate::proxy::upstream::Caller;
 use crate::snapshot::BufferedExchange;
 use http::Method;
 use pingora_core::protocols::Stream;
 use pingora_error::{Error, ErrorType};
 use propylon_openapi::PathParams;
-
 use propylon_policies::{Problem, ProblemKind};
 
 impl Call<'_> {
@@ -35,12 +33,7 @@ impl Call<'_> {
             consumer: &self.consumer,
             claims: self.claims.as_deref(),
         };
-        let facade = FacadeParts {
-            path: self.req.path,
-            query: self.req.query,
-            content_type: self.req.headers.header("content-type"),
-            headers: &fields,
-        };
+        let facade = mapped::facade_parts(self.req, &fields);
         let mapped = match exchange::map_parts(self.route, exchange, params, &caller, facade, body)
         {
             Ok(mapped) => mapped,
