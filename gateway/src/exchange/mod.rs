@@ -2,15 +2,17 @@
 //! Each step is a decision from a pure policy; a refusal is a `Problem`, never an `Err`.
 
 pub mod client;
+mod header_edits;
 mod request;
 mod response;
 
 pub use client::BackendClient;
+pub use header_edits::RenderedEdits;
 pub use request::{
     content_type_problem, invalid, map_parts, map_request, media_type_problem, prepare,
     FacadeParts, Mapped,
 };
-pub use response::{apply_header_edits, shape_answer, Answer, RESPONSE_ROOTS};
+pub use response::{shape_answer, Answer, RESPONSE_ROOTS};
 
 /// What a buffered exchange ends with, for the proxy to write.
 pub enum Outcome {

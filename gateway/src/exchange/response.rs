@@ -2,13 +2,12 @@
 //! header maps.
 
 use super::client::BackendAnswer;
+use super::header_edits::{Field, RenderedEdits};
 use super::Outcome;
-use crate::snapshot::{BufferedExchange, FacadeRoute, HeaderEdits};
+use crate::snapshot::{BufferedExchange, FacadeRoute};
 use bytes::Bytes;
-use http::header::{
-    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
-};
-use propylon_policies::mapping::{arena_for, parse_pruned, response_context, Borrowed, Doc, Roots};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use propylon_policies::mapping::{arena_for, parse_pruned, response_context, Borrowed, Roots};
 use propylon_policies::{Problem, ProblemKind};
 use serde_json::Value;
 
@@ -30,12 +29,81 @@ pub const RESPONSE_ROOTS: Roots = Roots {
     status: true,
 };
 
+/// A backend's answer as shaping reads it, wherever its head was parsed: Pingora's
+/// `ResponseHeader` (the full path, jobs) or the bytes as read (the lean path).
+pub struct BackendParts<'a> {
+    pub status: u16,
+    /// Its `Content-Type`, when the value is text.
+    pub content_type: Option<&'a str>,
+    /// Its fields as response templates read them (`$.headers`); an empty map will do for an
+    /// operation whose templates do not read them.
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
+/// The client's answer, shaped from a backend's: its status, the body the gateway made
+/// (`None`: the backend's own), and how its fields are made from the backend's (`fields`).
+pub struct Shaped<'e> {
+    pub status: u16,
+    pub body: Option<Bytes>,
+    edits: RenderedEdits<'e>,
+}
+
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+impl Shaped<'_> {
+    /// The client's fields: the backend's (`backend`, in either form `Field` takes) less
+    /// framing, and less their type when the gateway made the body (then
+    /// `application/json`), with the operation's header edits.
+    pub fn fields<'h, F: Field<'h> + 'h>(
+        &'h self,
+        backend: impl Iterator<Item = F> + 'h,
+    ) -> impl Iterator<Item = F> + 'h {
+        let made = self.body.is_some();
+        let kept = backend.filter(move |f| {
+            let name = f.name();
+            !(is_framing(name) || made && name.eq_ignore_ascii_case(CONTENT_TYPE.as_str()))
+        });
+        let json = made.then(|| F::made(&CONTENT_TYPE, &JSON));
+        self.edits.apply(kept.chain(json))
+    }
+}
+
+/// The full path's and the jobs' shaping: the backend's answer made into the client's.
 pub fn shape_answer(
     route: &FacadeRoute,
     exchange: &BufferedExchange,
     answer: BackendAnswer,
 ) -> Outcome {
-    let upstream_status = answer.header.status.as_u16();
+    let headers = &answer.header.headers;
+    let parts = BackendParts {
+        status: answer.header.status.as_u16(),
+        content_type: headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        headers,
+        body: &answer.body,
+    };
+    match shape(route, exchange, parts) {
+        Ok(shaped) => {
+            let fields = shaped.fields(headers.iter());
+            Outcome::Answer(Answer {
+                status: shaped.status,
+                headers: fields.map(|(n, v)| (n.clone(), v.clone())).collect(),
+                body: shaped.body.clone().unwrap_or_else(|| answer.body.clone()),
+            })
+        }
+        Err(problem) => Outcome::Problem(*problem),
+    }
+}
+
+/// Shapes the client's answer from the backend's: its status mapped, a backend error made a
+/// problem (`errors: problem`), the body template rendered (or an XML body converted), and
+/// the header edits rendered, over the answer's context.
+pub fn shape<'e>(
+    route: &'e FacadeRoute,
+    exchange: &BufferedExchange,
+    answer: BackendParts<'_>,
+) -> Result<Shaped<'e>, Box<Problem>> {
+    let upstream_status = answer.status;
     let status = route
         .response
         .status
@@ -48,42 +116,47 @@ pub fn shape_answer(
         );
         let mut problem = Problem::new(ProblemKind::BackendError, detail);
         problem.status = status;
-        return Outcome::Problem(problem);
+        return Err(Box::new(problem));
     }
     // `errors: pass`: a backend error is relayed as it is (status and headers still mapped);
     // the body template describes successful answers.
     let relay_error = upstream_status >= 400;
     let template = exchange.response_body.as_ref().filter(|_| !relay_error);
     let roots = exchange.response_roots;
-    let headers = &answer.header.headers;
+    let headers = answer.headers;
+    let edits = &route.response.headers;
     if exchange.response_borrowed {
         // Direct paths, no XML: the answer is read where it lies, as far as they read it.
         let arena = arena_for(answer.body.len());
         let body_json = if template.is_none() || answer.body.is_empty() {
             None
         } else {
-            match parse_pruned(&answer.body, &exchange.response_reads, &arena) {
+            match parse_pruned(answer.body, &exchange.response_reads, &arena) {
                 Ok(v) => Some(v),
-                Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
+                Err(e) => return Err(unusable(route, format!("its JSON cannot be read: {e}"))),
             }
         };
         let ctx: Borrowed = response_context(&*arena, roots, upstream_status, headers, body_json);
         let body = template.map(|t| super::rendered_body(t.render_json(&ctx).unwrap_or_else(null)));
-        return shaped(route, status, &answer, body, &ctx);
+        let edits = RenderedEdits::new(edits, &ctx);
+        return Ok(Shaped {
+            status,
+            body,
+            edits,
+        });
     }
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let needs_json = template.is_some() || (exchange.response_xml && !relay_error);
     let body_json = if !needs_json || answer.body.is_empty() {
         None
-    } else if exchange.response_xml && !super::is_json(content_type) {
-        match propylon_policies::xml::xml_to_json(&answer.body, false) {
+    } else if exchange.response_xml && !super::is_json(answer.content_type) {
+        match propylon_policies::xml::xml_to_json(answer.body, false) {
             Ok(v) => Some(v),
-            Err(e) => return unusable(route, format!("its XML cannot be read: {e}")),
+            Err(e) => return Err(unusable(route, format!("its XML cannot be read: {e}"))),
         }
     } else {
-        match serde_json::from_slice::<Value>(&answer.body) {
+        match serde_json::from_slice::<Value>(answer.body) {
             Ok(v) => Some(v),
-            Err(e) => return unusable(route, format!("its JSON cannot be read: {e}")),
+            Err(e) => return Err(unusable(route, format!("its JSON cannot be read: {e}"))),
         }
     };
     // The parsed body moves into the template's context; without a template (an XML answer
@@ -102,77 +175,33 @@ pub fn shape_answer(
             (ctx, converted)
         }
     };
-    shaped(route, status, &answer, body, &ctx)
+    let edits = RenderedEdits::new(edits, &ctx);
+    Ok(Shaped {
+        status,
+        body,
+        edits,
+    })
 }
 
 fn null() -> Vec<u8> {
     b"null".to_vec()
 }
 
-/// The client's answer: the backend's headers less framing, `body` (JSON, when the gateway
-/// made it) or the backend's own, and the operation's header edits read over `ctx`.
-fn shaped<D: Doc>(
-    route: &FacadeRoute,
-    status: u16,
-    answer: &BackendAnswer,
-    body: Option<Bytes>,
-    ctx: &D,
-) -> Outcome {
-    let made = body.is_some();
-    let mut headers: Vec<(HeaderName, HeaderValue)> = answer
-        .header
-        .headers
-        .iter()
-        .filter(|(name, _)| !(is_framing(name) || (made && *name == CONTENT_TYPE)))
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    if made {
-        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-    }
-    apply_header_edits(&mut headers, &route.response.headers, ctx);
-    Outcome::Answer(Answer {
-        status,
-        headers,
-        body: body.unwrap_or_else(|| answer.body.clone()),
-    })
-}
-
-/// Applies `{set, remove, rename}` to a header list; `set` templates read `ctx`.
-pub fn apply_header_edits<D: Doc>(
-    headers: &mut Vec<(HeaderName, HeaderValue)>,
-    edits: &HeaderEdits,
-    ctx: &D,
-) {
-    if edits.is_empty() {
-        return;
-    }
-    headers.retain(|(n, _)| !edits.remove.contains(n));
-    for (from, to) in &edits.rename {
-        for (name, _) in headers.iter_mut().filter(|(n, _)| n == from) {
-            *name = to.clone();
-        }
-    }
-    for (name, template) in &edits.set {
-        headers.retain(|(n, _)| n != name);
-        if let Some(value) = template
-            .render_string(ctx)
-            .and_then(|v| HeaderValue::from_str(&v).ok())
-        {
-            headers.push((name.clone(), value));
-        }
-    }
-}
-
-fn unusable(route: &FacadeRoute, why: String) -> Outcome {
-    Outcome::Problem(Problem::new(
+fn unusable(route: &FacadeRoute, why: String) -> Box<Problem> {
+    Box::new(Problem::new(
         ProblemKind::BadGateway,
         format!("backend `{}` answered, but {why}", route.backend.name),
     ))
 }
 
-fn is_framing(name: &HeaderName) -> bool {
-    *name == CONTENT_LENGTH
-        || *name == TRANSFER_ENCODING
-        || *name == CONNECTION
-        || name.as_str() == "keep-alive"
+/// A field that frames the backend's message, not the client's (any case).
+fn is_framing(name: &str) -> bool {
+    [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+    ]
+    .iter()
+    .any(|framing| name.eq_ignore_ascii_case(framing))
 }

@@ -581,12 +581,11 @@ fn apply_response_edits(edits: &ResponseEdits, response: &mut ResponseHeader) ->
         &response.headers,
         None,
     );
-    let mut headers: Vec<_> = response
-        .headers
-        .iter()
+    let rendered = exchange::RenderedEdits::new(&edits.headers, &context);
+    let headers: Vec<_> = rendered
+        .apply(response.headers.iter())
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
-    exchange::apply_header_edits(&mut headers, &edits.headers, &context);
     let names: Vec<_> = response.headers.keys().cloned().collect();
     for name in names {
         response.remove_header(&name);
