@@ -12,7 +12,7 @@ pub use request::{
     content_type_problem, invalid, map_parts, map_request, media_type_problem, prepare,
     FacadeParts, Mapped,
 };
-pub use response::{shape_answer, Answer, RESPONSE_ROOTS};
+pub use response::{shape, shape_answer, Answer, BackendParts, RESPONSE_ROOTS};
 
 /// What a buffered exchange ends with, for the proxy to write.
 pub enum Outcome {

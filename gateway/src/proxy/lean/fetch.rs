@@ -1,44 +1,60 @@
 //! The whole lane's backend call: the mapped request (head and body in one write) on the
 //! lean path's pool, and the whole answer read back (its `Content-Length`, chunks, or until
-//! the backend closes; at most `MAX_ANSWER` bytes) as the `BackendAnswer` that
-//! `exchange::shape_answer` shapes. It does what `BackendClient::call` does on the full path,
-//! without a Pingora client session per call.
+//! the backend closes; at most `MAX_ANSWER` bytes) into one buffer, its head as it came and
+//! its body after it, which `whole` shapes where it lies. It does what `BackendClient::call`
+//! does on the full path, without a Pingora client session per call, and without the header
+//! map, the copy of the head and the shared body that Pingora's `ResponseHeader` and `Bytes`
+//! would cost (five allocations per call).
 
 use super::backend::{Body, Upstream};
 use super::framing::Framing;
 use super::head;
 use super::{Call, READ_CHUNK};
-use crate::exchange::client::BackendAnswer;
 use crate::proxy::MAX_ANSWER;
-use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
 use pingora_error::{Error, ErrorType, Result};
-use pingora_http::ResponseHeader;
+
+/// A backend's whole answer as read: its head, then its body's data (chunks joined).
+pub(super) struct WholeAnswer {
+    bytes: Vec<u8>,
+    head_len: usize,
+}
+
+impl WholeAnswer {
+    /// `bytes`: the head, `head_len` long, then the body's data.
+    pub fn new(bytes: Vec<u8>, head_len: usize) -> Self {
+        WholeAnswer { bytes, head_len }
+    }
+
+    pub fn head(&self) -> &[u8] {
+        self.bytes.get(..self.head_len).unwrap_or_default()
+    }
+
+    pub fn body(&self) -> &[u8] {
+        self.bytes.get(self.head_len..).unwrap_or_default()
+    }
+}
 
 impl Call<'_> {
     /// Sends `request` (head and body, as `mapped::write_mapped_head` wrote it) and reads
     /// the whole answer; `head_request`: the answer to a HEAD has no body.
-    pub(super) async fn fetch(&self, request: &[u8], head_request: bool) -> Result<BackendAnswer> {
+    pub(super) async fn fetch(&self, request: &[u8], head_request: bool) -> Result<WholeAnswer> {
         let upstream = Upstream::new(&self.route.backend, &self.lean.pool, self.read_deadline)?;
         let mut buf = Vec::with_capacity(READ_CHUNK);
-        let parse = |bytes: &[u8]| {
-            let take =
-                |status, fields: &[httparse::Header<'_>], _| response_header(bytes, status, fields);
-            head::read_answer(bytes, head_request, take)
-        };
-        let (mut conn, answer, made) = upstream.ask(request, &mut buf, parse).await?;
-        let header = made.map_err(|e| e.into_up())?;
-        // The body is gathered in `buf`, after its head; bytes past its end (which no
-        // backend should send) make the connection unfit for reuse.
-        buf.drain(..answer.head_len);
+        // The head is only checked here; `whole` reads its fields once the body is in.
+        let parse = |bytes: &[u8]| head::read_answer(bytes, head_request, |_, _, _| ());
+        let (mut conn, answer, ()) = upstream.ask(request, &mut buf, parse).await?;
+        let head_len = answer.head_len;
+        // Bytes past the body's end (which no backend should send) make the connection
+        // unfit for reuse.
         let mut framing = Body::new(answer.framing);
         let bad_framing =
             || Error::explain(ErrorType::InvalidHTTPHeader, "bad chunked framing").into_up();
-        let (used, mut done) = framing.take(&buf).map_err(|_| bad_framing())?;
-        let mut surplus = buf.len() - used;
-        buf.truncate(used);
+        let read = buf.get(head_len..).unwrap_or_default();
+        let (used, mut done) = framing.take(read).map_err(|_| bad_framing())?;
+        let mut surplus = read.len() - used;
+        buf.truncate(head_len + used);
         while !done {
-            if buf.len() > MAX_ANSWER {
+            if buf.len() - head_len > MAX_ANSWER {
                 let e = Error::explain(
                     ErrorType::new("AnswerTooLarge"),
                     format!("the backend's answer exceeds {MAX_ANSWER} bytes"),
@@ -58,73 +74,37 @@ impl Call<'_> {
         if answer.reusable && surplus == 0 {
             upstream.release(conn);
         }
-        let body = match answer.framing {
-            Framing::Chunked => dechunk(&buf).ok_or_else(bad_framing)?,
-            _ => buf,
-        };
-        Ok(BackendAnswer {
-            header,
-            body: Bytes::from(body),
-        })
+        if answer.framing == Framing::Chunked {
+            dechunk(&mut buf, head_len).ok_or_else(bad_framing)?;
+        }
+        Ok(WholeAnswer::new(buf, head_len))
     }
 }
 
-/// The backend's head as the `ResponseHeader` that `exchange` reads; `fields` were parsed
-/// from `read`.
-fn response_header(
-    read: &[u8],
-    status: u16,
-    fields: &[httparse::Header<'_>],
-) -> Result<ResponseHeader> {
-    // `shape_answer` copies the fields by name: no map of their original case, so the
-    // fields go straight into a header map, with no owned copy of each name first.
-    let bad = |what| Error::explain(ErrorType::InvalidHTTPHeader, what).into_up();
-    let mut headers =
-        HeaderMap::try_with_capacity(fields.len()).map_err(|_| bad("too many header fields"))?;
-    // The values are slices of one copy of the head: one allocation, not one per value,
-    // and `shape_answer` copies a value by counting a reference.
-    let start = read.as_ptr() as usize;
-    let offset = |value: &[u8]| (value.as_ptr() as usize).saturating_sub(start);
-    let end = fields.iter().map(|f| offset(f.value) + f.value.len()).max();
-    let head = Bytes::copy_from_slice(read.get(..end.unwrap_or(0)).unwrap_or_default());
-    for field in fields {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| bad("invalid header name"))?;
-        let at = offset(field.value);
-        let value = head
-            .get(at..at + field.value.len())
-            .filter(|copy| *copy == field.value)
-            .map(|copy| head.slice_ref(copy))
-            .ok_or_else(|| bad("invalid header value"))?;
-        let value =
-            HeaderValue::from_maybe_shared(value).map_err(|_| bad("invalid header value"))?;
-        headers
-            .try_append(name, value)
-            .map_err(|_| bad("too many header fields"))?;
-    }
-    let (mut parts, ()) = http::Response::new(()).into_parts();
-    parts.status = http::StatusCode::from_u16(status).map_err(|_| bad("invalid status"))?;
-    parts.headers = headers;
-    Ok(ResponseHeader::from(parts))
-}
-
-/// The data of a whole chunked body (its framing already checked while it was read); the
-/// trailer fields are dropped, as Pingora's client drops them.
-fn dechunk(framed: &[u8]) -> Option<Vec<u8>> {
-    let mut data = Vec::with_capacity(framed.len());
-    let mut rest = framed;
+/// Joins the data of the whole chunked body that starts at `start` in `buf`, in place (its
+/// framing was checked while it was read); the trailer fields are dropped, as Pingora's
+/// client drops them.
+fn dechunk(buf: &mut Vec<u8>, start: usize) -> Option<()> {
+    let (mut read, mut write) = (start, start);
     loop {
-        let httparse::Status::Complete((used, size)) = httparse::parse_chunk_size(rest).ok()?
+        let httparse::Status::Complete((used, size)) =
+            httparse::parse_chunk_size(buf.get(read..)?).ok()?
         else {
             return None;
         };
         if size == 0 {
-            return Some(data);
+            buf.truncate(write);
+            return Some(());
         }
-        let size = usize::try_from(size).ok()?;
-        let chunk = rest.get(used..used + size)?;
-        data.extend_from_slice(chunk);
-        rest = rest.get(used + size..)?.strip_prefix(b"\r\n")?;
+        let from = read + used;
+        let to = from.checked_add(usize::try_from(size).ok()?)?;
+        let next = to.checked_add(2)?;
+        if buf.get(to..next)? != b"\r\n" {
+            return None;
+        }
+        buf.copy_within(from..to, write);
+        write += to - from;
+        read = next;
     }
 }
 
@@ -132,12 +112,19 @@ fn dechunk(framed: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn dechunked(framed: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = b"HEAD".to_vec();
+        buf.extend_from_slice(framed);
+        dechunk(&mut buf, 4)?;
+        Some(buf)
+    }
+
     #[test]
-    fn chunks_are_joined_and_trailers_dropped() {
+    fn chunks_are_joined_in_place_and_trailers_dropped() {
         let framed = b"3\r\nabc\r\n1;ext=1\r\nd\r\n0\r\nX-Sum: 1\r\n\r\n";
-        assert_eq!(dechunk(framed).as_deref(), Some(&b"abcd"[..]));
-        assert_eq!(dechunk(b"0\r\n\r\n").as_deref(), Some(&b""[..]));
-        assert_eq!(dechunk(b"3\r\nab"), None);
-        assert_eq!(dechunk(b"2\r\nabc\r\n0\r\n\r\n"), None);
+        assert_eq!(dechunked(framed).as_deref(), Some(&b"HEADabcd"[..]));
+        assert_eq!(dechunked(b"0\r\n\r\n").as_deref(), Some(&b"HEAD"[..]));
+        assert_eq!(dechunked(b"3\r\nab"), None);
+        assert_eq!(dechunked(b"2\r\nabc\r\n0\r\n\r\n"), None);
     }
 }

@@ -400,37 +400,50 @@ pub fn write_gateway_head(out: &mut Vec<u8>, header: &pingora_http::ResponseHead
 }
 
 /// A mapped answer's head with the fields `respond::answer_parts` gives it on the full path
-/// (the answer's own, then `extra`, its length and `X-Request-Id`, each replacing any field of
-/// the same name), written straight from the answer: no `ResponseHeader` built and dropped
-/// per request. `None` for a status that HTTP/1.1 cannot carry.
-pub fn write_answer_head(
+/// (the answer's own, `fields`, then `extra`, its length and `X-Request-Id`, each replacing
+/// any field of the same name), written straight from the answer: no `ResponseHeader` built
+/// and dropped per request. `None` for a status that HTTP/1.1 cannot carry.
+pub fn write_answer_head<'h>(
     out: &mut Vec<u8>,
-    answer: &crate::exchange::Answer,
-    fields: &GatewayFields<'_>,
+    status: u16,
+    fields: impl Iterator<Item = (&'h str, &'h [u8])>,
+    body_len: usize,
+    gateway: &GatewayFields<'_>,
 ) -> Option<()> {
-    if !(100..=999).contains(&answer.status) {
+    if !(100..=999).contains(&status) {
         return None;
     }
-    status_line(out, answer.status);
-    for (name, value) in &answer.headers {
-        let name = name.as_str();
-        if name == "content-length" || fields.replace(name) {
+    status_line(out, status);
+    for (name, value) in fields {
+        if name.eq_ignore_ascii_case("content-length") || gateway.replace(name) {
             continue;
         }
-        field(out, name.as_bytes(), value.as_bytes());
+        field(out, name.as_bytes(), value);
     }
-    for (name, value) in fields.extra {
+    for (name, value) in gateway.extra {
         field(out, name.as_bytes(), value.as_bytes());
     }
     let mut length = itoa::Buffer::new();
-    field(
-        out,
-        b"content-length",
-        length.format(answer.body.len()).as_bytes(),
-    );
-    field(out, b"x-request-id", fields.request_id.as_bytes());
+    field(out, b"content-length", length.format(body_len).as_bytes());
+    field(out, b"x-request-id", gateway.request_id.as_bytes());
     out.extend_from_slice(b"\r\n");
     Some(())
+}
+
+/// The status and fields of a backend's head that `read_answer` took whole.
+pub fn answer_fields<'b, 'h>(
+    head: &'b [u8],
+    slots: &'h mut [MaybeUninit<httparse::Header<'b>>],
+) -> Option<(u16, &'h [httparse::Header<'b>])> {
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, head, slots);
+    if !matches!(parsed, Ok(httparse::Status::Complete(_))) {
+        return None;
+    }
+    let status = resp.code?;
+    let fields: &'h mut [httparse::Header<'b>] = std::mem::take(&mut resp.headers);
+    Some((status, fields))
 }
 
 /// `HTTP/1.1 <code> <canonical reason>`: the reason a backend gave is not kept.
@@ -695,7 +708,13 @@ mod tests {
             extra: &extra,
             request_id: "rid",
         };
-        assert!(write_answer_head(&mut direct, &answer, &gateway).is_some());
+        let answer_fields = answer
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()));
+        let body_len = answer.body.len();
+        let written = write_answer_head(&mut direct, 201, answer_fields, body_len, &gateway);
+        assert!(written.is_some());
         let (header, _) =
             crate::proxy::respond::answer_parts(answer, "rid", &extra).expect("answer parts");
         let mut full = Vec::new();

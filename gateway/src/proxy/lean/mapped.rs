@@ -88,8 +88,17 @@ pub fn parameter_fields(
 /// A header map of the client's fields whose name `read` accepts; `None` when one of them is
 /// not a valid name or value.
 fn fields_named(req: &ClientRequest<'_>, read: impl Fn(&str) -> bool) -> Option<HeaderMap> {
+    header_map(req.headers, read)
+}
+
+/// A header map of the `fields` (of a head as read) whose name `read` accepts; `None` when
+/// one of them is not a valid name or value.
+pub fn header_map(
+    fields: &[httparse::Header<'_>],
+    read: impl Fn(&str) -> bool,
+) -> Option<HeaderMap> {
     let mut map = HeaderMap::new();
-    for h in req.headers.iter().filter(|h| read(h.name)) {
+    for h in fields.iter().filter(|h| read(h.name)) {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
         map.append(name, HeaderValue::from_bytes(h.value).ok()?);
     }
@@ -193,7 +202,7 @@ fn first<'v>(fields: &[(&str, &'v [u8])], name: &str) -> Option<&'v [u8]> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::{compile_text, LimitReuse};
     use crate::exchange::map_parts;
@@ -205,7 +214,8 @@ mod tests {
 
     const SPEC: &str = "openapi: \"3.0.3\"\ninfo: { title: t, version: \"1\" }\npaths:\n  /orders/{id}:\n    post: { operationId: post, requestBody: { content: { application/json: { schema: { type: object } } } }, responses: { \"200\": { description: ok } } }\n";
 
-    fn route(operation: &str) -> (Arc<FacadeRoute>, PathParams) {
+    /// The route of `POST /orders/{id}` with `operation`, on backend `erp`.
+    pub(in crate::proxy::lean) fn route(operation: &str) -> (Arc<FacadeRoute>, PathParams) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
         let config = format!("server:\n  listen: 127.0.0.1:8080\nbackends:\n  erp: {{ url: \"http://127.0.0.1:9/base\" }}\napis:\n  - name: o\n    spec: ./spec.yaml\n    operations:\n      post: {operation}\n");
