@@ -7,6 +7,7 @@ use http::{HeaderMap, HeaderValue};
 use percent_encoding::percent_decode_str;
 use propylon_json::{Bump, Number};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 use std::borrow::Cow;
 
 /// A document a context can be built as: serde_json's `Value`, or a [`Borrowed`] tree whose
@@ -72,19 +73,23 @@ pub struct RequestParts<'r> {
     roots: Roots,
     path: Vec<(&'r str, &'r str)>,
     query: Vec<(Cow<'r, str>, Cow<'r, str>)>,
-    headers: Vec<(&'r str, Cow<'r, str>)>,
+    headers: FieldValues<'r>,
     consumer: Option<&'r str>,
 }
+
+/// The header fields a template reads, named in lower case, with their values: a few, so on
+/// the stack (a vector of them was an allocation per mapped request).
+pub type FieldValues<'h> = SmallVec<[(&'h str, Cow<'h, str>); 4]>;
 
 /// A request's header fields, as templates read them.
 pub trait RequestFields {
     /// The `wanted` fields, named in lower case, with their values (repeats joined with
     /// `", "`; values that are not UTF-8 decoded lossily).
-    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> Vec<(&'h str, Cow<'h, str>)>;
+    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> FieldValues<'h>;
 }
 
 impl RequestFields for HeaderMap {
-    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> Vec<(&'h str, Cow<'h, str>)> {
+    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> FieldValues<'h> {
         header_pairs(self, wanted)
     }
 }
@@ -116,7 +121,7 @@ impl<'r> RequestParts<'r> {
             headers: if roots.headers {
                 headers.read(header_names)
             } else {
-                Vec::new()
+                FieldValues::new()
             },
             consumer: consumer.filter(|_| roots.consumer),
         }
@@ -304,8 +309,8 @@ fn decode(s: &str) -> Cow<'_, str> {
 
 /// The `wanted` header names (already lower-case) with their values; values that are not
 /// UTF-8 are decoded lossily rather than dropped.
-fn header_pairs<'h>(headers: &'h HeaderMap, wanted: &HeaderNames) -> Vec<(&'h str, Cow<'h, str>)> {
-    let mut out = Vec::new();
+fn header_pairs<'h>(headers: &'h HeaderMap, wanted: &HeaderNames) -> FieldValues<'h> {
+    let mut out = FieldValues::new();
     for name in headers.keys().filter(|n| wanted.wants(n.as_str())) {
         let values = headers.get_all(name).iter().map(HeaderValue::as_bytes);
         out.push((
@@ -462,7 +467,7 @@ mod tests {
         let owned: Value = parts.context(&(), Some(json!({"a": [1, "x"]})), Some(claims.clone()));
         assert_eq!(Value::from(&borrowed), owned);
         assert_eq!(serde_json::to_string(&borrowed).unwrap(), owned.to_string());
-        let mut h = h;
+        let mut h = headers();
         h.append("x-raw", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
         let response: Borrowed = response_context(&arena, Roots::ALL, 201, &h, None);
         assert_eq!(

@@ -41,7 +41,8 @@ mod tests;
 
 pub use arena::{arena_for, Arena};
 pub use context::{
-    borrowed_claims, joined_values, response_context, ContextDoc, RequestFields, RequestParts,
+    borrowed_claims, joined_values, response_context, ContextDoc, FieldValues, RequestFields,
+    RequestParts,
 };
 pub use doc::{parse_borrowed, parse_pruned, Borrowed, Doc, NotJson};
 pub use error::MappingError;

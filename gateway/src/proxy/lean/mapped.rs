@@ -9,8 +9,8 @@ use crate::proxy::admission::RequestHeaders;
 use crate::snapshot::FacadeRoute;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use propylon_openapi::validate::RequestValidator;
-use propylon_policies::mapping::{joined_values, HeaderNames, RequestFields};
-use std::borrow::Cow;
+use propylon_policies::mapping::{joined_values, FieldValues, HeaderNames, RequestFields};
+use smallvec::SmallVec;
 
 /// The client's fields as the route's templates read them.
 pub enum ClientFields<'a> {
@@ -42,7 +42,7 @@ pub fn client_fields<'a>(
 }
 
 impl RequestFields for ClientFields<'_> {
-    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> Vec<(&'h str, Cow<'h, str>)> {
+    fn read<'h>(&'h self, wanted: &'h HeaderNames) -> FieldValues<'h> {
         let (fields, names) = match (self, wanted) {
             (ClientFields::All(map), _) => return map.read(wanted),
             (ClientFields::Named { fields, .. }, HeaderNames::Only(names)) => {
@@ -50,7 +50,7 @@ impl RequestFields for ClientFields<'_> {
             }
             (ClientFields::Named { fields, names }, HeaderNames::All) => (fields, *names),
         };
-        let mut out = Vec::new();
+        let mut out = FieldValues::new();
         for name in names {
             let named = fields.iter().filter(|f| f.name.eq_ignore_ascii_case(name));
             if let Some(joined) = joined_values(named.map(|f| f.value)) {
@@ -130,14 +130,15 @@ pub fn write_mapped_head(
         }
         None => req.target,
     };
-    let mut fields: Vec<(&str, &[u8])> = Vec::with_capacity(req.headers.len() + 8);
+    // On the stack: a head's fields and the edits' seldom pass 32.
+    let mut fields: SmallVec<[(&str, &[u8]); 32]> = SmallVec::new();
     fields.extend(
         req.headers
             .iter()
             .filter(|h| !hop_by_hop(h.name))
             .map(|h| (h.name, h.value)),
     );
-    let drop = |fields: &mut Vec<(&str, &[u8])>, name: &str| {
+    let drop = |fields: &mut SmallVec<[(&str, &[u8]); 32]>, name: &str| {
         fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     };
     let edits = &route.headers;
@@ -210,6 +211,7 @@ pub(super) mod tests {
     use crate::proxy::upstream::{Caller, Forwarding};
     use bytes::Bytes;
     use propylon_openapi::{PathParams, RouteLookup};
+    use std::borrow::Cow;
     use std::sync::Arc;
 
     const SPEC: &str = "openapi: \"3.0.3\"\ninfo: { title: t, version: \"1\" }\npaths:\n  /orders/{id}:\n    post: { operationId: post, requestBody: { content: { application/json: { schema: { type: object } } } }, responses: { \"200\": { description: ok } } }\n";
@@ -246,7 +248,7 @@ pub(super) mod tests {
         from_map.sort();
         assert_eq!(from_head, from_map);
         assert_eq!(
-            from_head,
+            from_head.as_slice(),
             [
                 ("x-odd", Cow::from("caf\u{fffd}")),
                 ("x-tenant", Cow::from("acme, beta")),
