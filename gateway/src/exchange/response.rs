@@ -85,10 +85,13 @@ pub fn shape_answer(
     match shape(route, exchange, parts) {
         Ok(shaped) => {
             let fields = shaped.fields(headers.iter());
+            let headers = fields.map(|(n, v)| (n.clone(), v.clone())).collect();
+            // The made body is moved, not cloned: a clone of a boxed slice's `Bytes` would
+            // allocate its shared header.
             Outcome::Answer(Answer {
                 status: shaped.status,
-                headers: fields.map(|(n, v)| (n.clone(), v.clone())).collect(),
-                body: shaped.body.clone().unwrap_or_else(|| answer.body.clone()),
+                headers,
+                body: shaped.body.unwrap_or_else(|| answer.body.clone()),
             })
         }
         Err(problem) => Outcome::Problem(*problem),
