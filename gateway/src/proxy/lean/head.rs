@@ -298,13 +298,8 @@ pub fn read_answer<T>(
     take: impl FnOnce(u16, &[httparse::Header<'_>], Framing) -> T,
 ) -> Result<Option<(BackendAnswer, T)>, BadAnswer> {
     let mut slots = header_slots();
-    let mut resp = httparse::Response::new(&mut []);
-    let head_len = match httparse::ParserConfig::default()
-        .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
-    {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(BadAnswer::Malformed),
+    let Some((head_len, resp)) = parse_head(buf, &mut slots)? else {
+        return Ok(None);
     };
     let status = resp.code.ok_or(BadAnswer::Malformed)?;
     if (100..200).contains(&status) {
@@ -435,15 +430,24 @@ pub fn answer_fields<'b, 'h>(
     head: &'b [u8],
     slots: &'h mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Option<(u16, &'h [httparse::Header<'b>])> {
+    let (_, resp) = parse_head(head, slots).ok()??;
+    Some((resp.code?, resp.headers))
+}
+
+/// httparse's reading of a backend's head in `buf`, its fields in `slots`: the head's length
+/// and the response; `Ok(None)` while the head is incomplete.
+fn parse_head<'b, 'h>(
+    buf: &'b [u8],
+    slots: &'h mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Option<(usize, httparse::Response<'h, 'b>)>, BadAnswer> {
     let mut resp = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default()
-        .parse_response_with_uninit_headers(&mut resp, head, slots);
-    if !matches!(parsed, Ok(httparse::Status::Complete(_))) {
-        return None;
+    match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, slots)
+    {
+        Ok(httparse::Status::Complete(n)) => Ok(Some((n, resp))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) => Err(BadAnswer::Malformed),
     }
-    let status = resp.code?;
-    let fields: &'h mut [httparse::Header<'b>] = std::mem::take(&mut resp.headers);
-    Some((status, fields))
 }
 
 /// `HTTP/1.1 <code> <canonical reason>`: the reason a backend gave is not kept.

@@ -37,7 +37,7 @@ pub fn client_fields<'a>(
             fields: req.headers,
             names,
         },
-        HeaderNames::All => ClientFields::All(fields_named(req, |_| true)?),
+        HeaderNames::All => ClientFields::All(header_map(req.headers, |_| true)?),
     })
 }
 
@@ -78,17 +78,11 @@ pub fn parameter_fields(
     req: &ClientRequest<'_>,
     validator: &RequestValidator,
 ) -> Option<HeaderMap> {
-    fields_named(req, |name| {
+    header_map(req.headers, |name| {
         validator
             .header_names()
             .any(|n| n.as_str().eq_ignore_ascii_case(name))
     })
-}
-
-/// A header map of the client's fields whose name `read` accepts; `None` when one of them is
-/// not a valid name or value.
-fn fields_named(req: &ClientRequest<'_>, read: impl Fn(&str) -> bool) -> Option<HeaderMap> {
-    header_map(req.headers, read)
 }
 
 /// A header map of the `fields` (of a head as read) whose name `read` accepts; `None` when
