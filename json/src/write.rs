@@ -71,6 +71,7 @@ impl Number {
 
 /// Appends `text` as a JSON string: between quotes as it is when nothing in it needs an
 /// escape (nearly every string of a body), else with serde_json's escapes.
+#[inline]
 pub fn write_str(text: &str, out: &mut Vec<u8>) {
     if needs_escape(text) {
         if serde_json::to_writer(&mut *out, text).is_err() {

@@ -141,7 +141,8 @@ where
 
 /// A path's result as JSON: the value, or an array of the matches; `false` for nothing.
 /// Serialising into a `Vec` cannot fail (keys are strings, writes are infallible); should it
-/// ever, the caller drops what was written.
+/// ever, the caller drops what was written. Inlined as `JsonPath::find` is.
+#[inline(always)]
 fn write_found<D: Doc>(found: &Found<'_, D>, out: &mut Vec<u8>) -> bool {
     match found {
         Found::Nothing => false,
