@@ -121,13 +121,23 @@ pub fn needs_escape(text: &str) -> bool {
 /// lookup against ~10 a member scanned.
 #[inline]
 pub fn value_member<'v>(value: &'v serde_json::Value, name: &str) -> Option<&'v serde_json::Value> {
-    match value {
+    value_entry(value, name).map(|(_, v)| v)
+}
+
+/// [`value_member`] with the object's own name for it (borrowed for as long as the value).
+#[inline]
+pub fn value_entry<'v>(
+    value: &'v serde_json::Value,
+    name: &str,
+) -> Option<(&'v str, &'v serde_json::Value)> {
+    let found = match value {
         serde_json::Value::Object(map) if map.len() <= 16 => {
-            map.iter().find(|(n, _)| same_name(n, name)).map(|(_, v)| v)
+            map.iter().find(|(n, _)| same_name(n, name))
         }
-        serde_json::Value::Object(map) => map.get(name),
+        serde_json::Value::Object(map) => map.get_key_value(name),
         _ => None,
-    }
+    };
+    found.map(|(n, v)| (n.as_str(), v))
 }
 
 /// Two member names are equal. Names up to 16 bytes (nearly all) are compared as two words

@@ -21,7 +21,9 @@ fn grants(claims: &Value, scope: &str) -> bool {
     ["scope", "scp"]
         .into_iter()
         .any(|claim| match propylon_json::value_member(claims, claim) {
-            Some(Value::String(list)) => list.split_whitespace().any(|s| s == scope),
+            // Scope tokens are ASCII, separated by spaces (RFC 6749 §3.3): no Unicode
+            // whitespace tables per character.
+            Some(Value::String(list)) => list.split_ascii_whitespace().any(|s| s == scope),
             Some(Value::Array(items)) => items.iter().any(|s| s.as_str() == Some(scope)),
             _ => false,
         })

@@ -403,6 +403,11 @@ fn bearer_tokens_are_taken_from_authorization() {
     assert_eq!(bearer_token("bearer  abc "), Some("abc"));
     assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
     assert_eq!(bearer_token("Bearer"), None);
+    assert_eq!(bearer_token(" BEARER t "), Some("t"));
+    assert_eq!(bearer_token("Bearer\tabc"), None);
+    assert_eq!(bearer_token("Bearerabc def"), None);
+    assert_eq!(bearer_token("Béarer abc"), None);
+    assert_eq!(bearer_token("Bearer "), None);
 }
 
 #[test]
