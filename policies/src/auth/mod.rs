@@ -221,7 +221,7 @@ fn scheme_kinds(security: &Security) -> (bool, bool) {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive). Read
-/// from its first bytes: the ~700 of an RS256 token are not searched for the space.
+/// from its first bytes: the hundreds of bytes of a token are not searched for the space.
 pub fn bearer_token(authorization: &str) -> Option<&str> {
     let (scheme, rest) = authorization.trim_ascii().split_at_checked(6)?;
     let token = rest.strip_prefix(' ')?;
