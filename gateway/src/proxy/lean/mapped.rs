@@ -103,6 +103,10 @@ pub fn header_map(
 #[derive(Debug)]
 pub struct BadTarget;
 
+/// The backend request's fields as they are edited: on the stack, since a head's fields and
+/// the edits' seldom pass 32.
+type HeadFields<'h> = SmallVec<[(&'h str, &'h [u8]); 32]>;
+
 /// Writes the backend's request head: the route's method and target, the client's fields
 /// (less hop-by-hop ones) with the route's `remove`, `rename` and `set` edits, the
 /// forwarding fields, and the type and length of `body` (what `mapped` sends).
@@ -124,15 +128,14 @@ pub fn write_mapped_head(
         }
         None => req.target,
     };
-    // On the stack: a head's fields and the edits' seldom pass 32.
-    let mut fields: SmallVec<[(&str, &[u8]); 32]> = SmallVec::new();
+    let mut fields = HeadFields::new();
     fields.extend(
         req.headers
             .iter()
             .filter(|h| !hop_by_hop(h.name))
             .map(|h| (h.name, h.value)),
     );
-    let drop = |fields: &mut SmallVec<[(&str, &[u8]); 32]>, name: &str| {
+    let drop = |fields: &mut HeadFields<'_>, name: &str| {
         fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     };
     let edits = &route.headers;
