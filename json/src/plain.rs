@@ -89,9 +89,10 @@ impl<'a> Reader<'_, 'a> {
         let start = at + 1;
         let end = special(self.bytes(), start)?;
         if self.bytes().get(end) == Some(&b'"') {
-            // Both ends follow or are quotes, so the boundary checks hold. `split_at_checked`
-            // is inlined by the plain build too; `str::get(range)` was a call per string
-            // there (55 a chain request, ~1,100 instructions: bench/README.md, stop 29).
+            // `start` follows the opening quote and `end` is the closing one: both are char
+            // boundaries. `split_at_checked` is inlined by the plain build too;
+            // `str::get(range)` was a call per string there (55 a chain request, ~1,100
+            // instructions: bench/README.md, stop 29).
             let (quoted, _) = self.text.split_at_checked(end)?;
             let (_, text) = quoted.split_at_checked(start)?;
             return Some((text, end + 1));
